@@ -1,0 +1,397 @@
+"""Worked examples for the optimizer step: AdamW by hand and against torch.optim.AdamW, gradient
+clipping by hand and against torch.nn.utils.clip_grad_norm_, and the learning-rate schedule."""
+
+import io
+
+import numpy as np
+import pytest
+
+from tinytransformer.optim import AdamW, clip_grad_norm, get_lr, plot_lr_schedule
+
+
+class FakeModel:
+    """The smallest thing with the model contract: `params`, `grads` and an optional `frozen`."""
+
+    def __init__(self, params, frozen=()):
+        self.params = params
+        self.grads = {name: np.zeros_like(p) for name, p in params.items()}
+        self.frozen = set(frozen)
+
+
+def tiny_gpt_params(rng, dtype=np.float32):
+    """A few GPT-2-named parameters of both kinds: matrices (decayed) and vectors (not)."""
+    shapes = {
+        "transformer.wte.weight": (7, 4),  # embedding: decayed
+        "transformer.h.0.ln_1.weight": (4,),  # layer-norm gain: not decayed
+        "transformer.h.0.attn.c_attn.weight": (4, 12),  # matrix: decayed
+        "transformer.h.0.attn.c_attn.bias": (12,),  # bias: not decayed
+    }
+    return {name: rng.standard_normal(s).astype(dtype) for name, s in shapes.items()}
+
+
+def fill_grads(model, rng):
+    for name, p in model.params.items():
+        model.grads[name] = rng.standard_normal(p.shape).astype(p.dtype)
+
+
+# ---------------------------------------------------------------------------- AdamW by hand
+
+
+def test_first_two_steps_by_hand_float64():
+    # lr=0.1, wd=0.1, betas=(0.9, 0.999), eps=1e-8. At t=1, m = 0.1 g and v = 0.001 g**2, so after
+    # bias correction m_hat = g and sqrt(v_hat) = |g|: the step is lr * g / (|g| + eps), i.e.
+    # lr * sign(g) up to eps. The matrix W is first decayed by 1 - lr * wd = 0.99; the vector b
+    # is not decayed.
+    W = np.array([[1.0, -2.0]])
+    b = np.array([0.5, -0.5])
+    model = FakeModel({"W": W, "b": b})
+    model.grads = {"W": np.array([[0.1, -0.3]]), "b": np.array([2.0, -4.0])}
+    opt = AdamW(model, lr=0.1, weight_decay=0.1)
+    opt.step()
+    # W[0,0] = 0.99 * 1  - 0.1 * 0.1 / (0.1 + 1e-8) = 0.99 - 0.0999999900... = 0.89000001
+    # W[0,1] = 0.99 * -2 + 0.1 * 0.3 / (0.3 + 1e-8) = -1.98 + 0.0999999966... = -1.8800000033333332
+    # b[0]   = 0.5  - 0.1 * 2 / (2 + 1e-8) = 0.5 - 0.0999999995 = 0.4000000005
+    # b[1]   = -0.5 + 0.1 * 4 / (4 + 1e-8) = -0.5 + 0.09999999975 = -0.40000000025
+    np.testing.assert_allclose(W, [[0.89000001, -1.8800000033333332]], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b, [0.4000000005, -0.40000000025], rtol=0, atol=1e-12)
+    assert model.params["W"] is W and model.params["b"] is b  # updated in place
+    assert opt.t == 1
+    # m = (1 - beta1) g and v = (1 - beta2) g**2 after one step.
+    np.testing.assert_allclose(opt.m["b"], [0.2, -0.4], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(opt.v["b"], [0.004, 0.016], rtol=0, atol=1e-15)
+
+    # The same gradient again: m = 0.19 g, 1 - beta1**2 = 0.19; v = 0.001999 g**2,
+    # 1 - beta2**2 = 0.001999. The bias-corrected step is again lr * g / (|g| + eps).
+    opt.step()
+    np.testing.assert_allclose(b, [0.300000001, -0.3000000005], rtol=0, atol=1e-12)
+    # W[0,0] = 0.99 * 0.89000001 - 0.0999999900... = 0.7811000199
+    np.testing.assert_allclose(W[0, 0], 0.99 * 0.89000001 - 0.01 / 0.10000001, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(W[0, 0], 0.7811000199, rtol=0, atol=1e-9)
+
+
+def test_zero_gradient_and_zero_lr_leave_params_alone():
+    rng = np.random.default_rng(0)
+    model = FakeModel(tiny_gpt_params(rng))
+    before = {n: p.copy() for n, p in model.params.items()}
+    opt = AdamW(model, lr=1e-2, weight_decay=0.1)
+    opt.step()  # grads are all zero: m = v = 0, and m / (0 + eps) = 0; only decay moves W
+    for name, p in model.params.items():
+        if p.ndim == 1:
+            np.testing.assert_array_equal(p, before[name])
+        else:
+            np.testing.assert_allclose(p, before[name] * (1 - 1e-2 * 0.1), rtol=1e-7, atol=0)
+    opt.lr = 0.0
+    fill_grads(model, rng)
+    frozen_now = {n: p.copy() for n, p in model.params.items()}
+    opt.step()
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(p, frozen_now[name])
+
+
+# ---------------------------------------------------------------------------- AdamW vs torch
+
+
+@pytest.mark.parametrize(("dtype", "atol"), [(np.float32, 1e-6), (np.float64, 1e-12)])
+def test_ten_steps_match_torch_adamw(dtype, atol):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    model = FakeModel(tiny_gpt_params(rng, dtype))
+    tparams = {n: torch.tensor(p.copy(), requires_grad=True) for n, p in model.params.items()}
+    # nanoGPT's configure_optimizers: decay only tensors with dim >= 2.
+    groups = [
+        {"params": [t for t in tparams.values() if t.dim() >= 2], "weight_decay": 0.1},
+        {"params": [t for t in tparams.values() if t.dim() < 2], "weight_decay": 0.0},
+    ]
+    lrs = [get_lr(it, 3e-2, 3, 8, 3e-3) for it in range(10)]  # warmup, cosine, floor
+    topt = torch.optim.AdamW(groups, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, foreach=False)
+    opt = AdamW(model, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    for lr in lrs:
+        fill_grads(model, rng)
+        for name, t in tparams.items():
+            t.grad = torch.tensor(model.grads[name].copy())
+        for group in topt.param_groups:
+            group["lr"] = lr
+        opt.lr = lr
+        topt.step()
+        opt.step()
+    assert opt.t == 10
+    for name, t in tparams.items():
+        p = model.params[name]
+        assert p.dtype == dtype
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=0, atol=atol, err_msg=name)
+        state = topt.state[t]
+        np.testing.assert_allclose(opt.m[name], state["exp_avg"].numpy(), rtol=0, atol=atol)
+        np.testing.assert_allclose(opt.v[name], state["exp_avg_sq"].numpy(), rtol=0, atol=atol)
+
+
+# ---------------------------------------------------------------------------- frozen, dtype
+
+
+def test_frozen_and_untrainable_params_are_never_touched():
+    rng = np.random.default_rng(2)
+    params = tiny_gpt_params(rng)
+    wte = params["transformer.wte.weight"]
+    model = FakeModel(params, frozen={"transformer.wte.weight"})
+    del model.grads["transformer.wte.weight"]  # a frozen parameter needs no gradient
+    before = {n: p.copy() for n, p in params.items()}
+    opt = AdamW(model, lr=0.1, weight_decay=0.5)
+    assert "transformer.wte.weight" not in opt.names
+    for _ in range(3):
+        fill_grads(model, rng)
+        opt.step()
+    assert params["transformer.wte.weight"] is wte
+    np.testing.assert_array_equal(wte, before["transformer.wte.weight"])  # not even decayed
+    for name in opt.names:
+        assert not np.array_equal(params[name], before[name]), name
+
+    # An explicit `trainable` picks a subset; the rest stay bit for bit as they were.
+    model2 = FakeModel({n: p.copy() for n, p in before.items()})
+    only = ["transformer.h.0.attn.c_attn.bias"]
+    opt2 = AdamW(model2, lr=0.1, weight_decay=0.5, trainable=only)
+    fill_grads(model2, rng)
+    opt2.step()
+    assert opt2.names == only
+    for name, p in model2.params.items():
+        assert np.array_equal(p, before[name]) == (name not in only), name
+
+
+def test_float32_stays_float32():
+    rng = np.random.default_rng(3)
+    model = FakeModel(tiny_gpt_params(rng, np.float32))
+    arrays = dict(model.params)
+    opt = AdamW(model, lr=1e-3, weight_decay=0.1)
+    for it in range(3):
+        opt.lr = np.float64(1e-3 / (it + 1))  # a float64 scalar from a schedule must not upcast
+        fill_grads(model, rng)
+        opt.step()
+    for name, p in model.params.items():
+        assert p is arrays[name]
+        assert p.dtype == np.float32
+        assert opt.m[name].dtype == np.float32 and opt.v[name].dtype == np.float32
+    assert all(a.dtype == np.float32 for k, a in opt.state_dict().items() if k[:2] in ("m.", "v."))
+
+
+# ---------------------------------------------------------------------------- state dict
+
+
+def test_state_dict_round_trip_is_bit_identical():
+    def grads_at(step, model):
+        rng = np.random.default_rng(100 + step)  # the same gradients in both runs
+        fill_grads(model, rng)
+
+    start = tiny_gpt_params(np.random.default_rng(4))
+    kwargs = dict(betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)
+
+    straight = FakeModel({n: p.copy() for n, p in start.items()})
+    opt = AdamW(straight, lr=0.0, **kwargs)
+    for step in range(6):
+        opt.lr = get_lr(step, 1e-2, 2, 6, 1e-3)
+        grads_at(step, straight)
+        opt.step()
+
+    resumed = FakeModel({n: p.copy() for n, p in start.items()})
+    first = AdamW(resumed, lr=0.0, **kwargs)
+    for step in range(3):
+        first.lr = get_lr(step, 1e-2, 2, 6, 1e-3)
+        grads_at(step, resumed)
+        first.step()
+    buf = io.BytesIO()
+    np.savez(buf, **first.state_dict())  # through an .npz file, as a checkpoint would be
+    buf.seek(0)
+    with np.load(buf) as npz:
+        sd = dict(npz)
+    # A NEW optimizer with different hyperparameters: loading restores the saved ones.
+    second = AdamW(resumed, lr=0.5, betas=(0.5, 0.5), eps=1.0, weight_decay=0.0)
+    second.load_state_dict(sd)
+    assert second.t == 3
+    assert (second.beta1, second.beta2, second.eps, second.weight_decay) == (0.8, 0.95, 1e-6, 0.1)
+    for step in range(3, 6):
+        second.lr = get_lr(step, 1e-2, 2, 6, 1e-3)
+        grads_at(step, resumed)
+        second.step()
+
+    assert second.t == opt.t == 6
+    for name in start:
+        np.testing.assert_array_equal(resumed.params[name], straight.params[name], err_msg=name)
+        np.testing.assert_array_equal(second.m[name], opt.m[name])
+        np.testing.assert_array_equal(second.v[name], opt.v[name])
+
+
+def test_state_dict_keys_and_copies():
+    model = FakeModel({"W": np.ones((2, 2), np.float32), "b": np.ones(2, np.float32)})
+    opt = AdamW(model, lr=1e-3)
+    sd = opt.state_dict()
+    assert set(sd) == {
+        "t", "hp.lr", "hp.beta1", "hp.beta2", "hp.eps", "hp.weight_decay",
+        "m.W", "v.W", "m.b", "v.b",
+    }  # fmt: skip
+    assert sd["t"].shape == () and sd["t"].dtype == np.int64
+    assert sd["hp.lr"].dtype == np.float64 and float(sd["hp.lr"]) == 1e-3
+    sd["m.W"][...] = 7.0  # a copy: editing it does not reach the optimizer
+    assert not opt.m["W"].any()
+
+
+def test_load_state_dict_errors_list_every_problem_and_change_nothing():
+    model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)})
+    opt = AdamW(model, lr=1e-3)
+    sd = opt.state_dict()
+    del sd["v.b"]
+    sd["m.W"] = np.zeros((3, 2))
+    sd["m.extra"] = np.zeros(1)
+    sd["t"] = np.array(5)
+    with pytest.raises(ValueError) as err:
+        opt.load_state_dict(sd)
+    msg = str(err.value)
+    assert "missing keys: ['v.b']" in msg
+    assert "unexpected keys: ['m.extra']" in msg
+    assert "m.W: expected shape (2, 3) float64, got shape (3, 2) float64" in msg
+    assert opt.t == 0  # nothing was written
+
+    sd = opt.state_dict()
+    sd["v.W"] = sd["v.W"].astype(np.float32)
+    with pytest.raises(ValueError, match=r"v\.W: expected shape \(2, 3\) float64, got .* float32"):
+        opt.load_state_dict(sd)
+    sd = opt.state_dict()
+    sd["hp.beta2"] = np.array(1.5)
+    with pytest.raises(ValueError, match="hp.beta2"):
+        opt.load_state_dict(sd)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_bad_gradients_raise_naming_the_parameter_and_change_nothing():
+    model = FakeModel({"W": np.ones((2, 3), np.float32), "b": np.ones(3, np.float32)})
+    opt = AdamW(model, lr=1e-3, weight_decay=0.1)
+    del model.grads["b"]
+    with pytest.raises(KeyError, match="gradient for trainable parameter 'b'"):
+        opt.step()
+    model.grads["b"] = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=r"model.grads\['b'\]: expected shape \(3,\).* \(4,\)"):
+        opt.step()
+    model.grads["b"] = np.ones(3, np.float64)
+    with pytest.raises(TypeError, match=r"model.grads\['b'\]: expected dtype float32"):
+        opt.step()
+    opt.lr = -1.0
+    model.grads["b"] = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="opt.lr"):
+        opt.step()
+    # The matrix comes first and would have been decayed had anything been written.
+    assert opt.t == 0
+    np.testing.assert_array_equal(model.params["W"], 1.0)
+
+
+def test_bad_constructor_arguments():
+    model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)}, frozen={"b"})
+    with pytest.raises(ValueError, match="lr"):
+        AdamW(model, lr=-1e-3)
+    with pytest.raises(ValueError, match=r"betas\[1\]"):
+        AdamW(model, lr=1e-3, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="betas"):
+        AdamW(model, lr=1e-3, betas=(0.9,))
+    with pytest.raises(ValueError, match="weight_decay"):
+        AdamW(model, lr=1e-3, weight_decay=float("nan"))
+    with pytest.raises(KeyError, match="unknown.*'nope'"):
+        AdamW(model, lr=1e-3, trainable=["W", "nope"])
+    with pytest.raises(ValueError, match=r"model.frozen.*\['b'\]"):
+        AdamW(model, lr=1e-3, trainable=["W", "b"])
+    with pytest.raises(TypeError, match="trainable"):
+        AdamW(model, lr=1e-3, trainable="W")
+    model.params["W"] = np.ones((2, 3), dtype=np.int64)
+    with pytest.raises(TypeError, match=r"model.params\['W'\].*floating"):
+        AdamW(model, lr=1e-3)
+
+
+# ---------------------------------------------------------------------------- clip_grad_norm
+
+
+def test_clip_grad_norm_by_hand():
+    # Gradients [3, 0] and [[0], [4]]: global norm sqrt(9 + 16) = 5.
+    model = FakeModel({"a": np.zeros(2), "b": np.zeros((2, 1))})
+    model.grads = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0], [4.0]])}
+    a = model.grads["a"]
+    assert clip_grad_norm(model, max_norm=10.0) == 5.0  # below max_norm: nothing changes
+    np.testing.assert_array_equal(a, [3.0, 0.0])
+    norm = clip_grad_norm(model, max_norm=1.0)
+    assert isinstance(norm, float) and norm == 5.0
+    coef = 1.0 / (5.0 + 1e-6)  # ~0.2, so [3, 4] -> [0.6, 0.8]
+    np.testing.assert_allclose(a, [3.0 * coef, 0.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(model.grads["b"], [[0.0], [4.0 * coef]], rtol=0, atol=1e-15)
+    assert model.grads["a"] is a  # scaled in place
+    np.testing.assert_allclose(clip_grad_norm(model, 10.0), 1.0, rtol=0, atol=1e-6)
+
+    # `names` restricts both the norm and the scaling.
+    model.grads = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0], [4.0]])}
+    assert clip_grad_norm(model, max_norm=1.5, names=["a"]) == 3.0
+    np.testing.assert_allclose(model.grads["a"], [3.0 * 1.5 / (3.0 + 1e-6), 0.0], atol=1e-15)
+    np.testing.assert_array_equal(model.grads["b"], [[0.0], [4.0]])
+    with pytest.raises(KeyError, match="'c'"):
+        clip_grad_norm(model, 1.0, names=["a", "c"])
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm(model, -1.0)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, 1e30])
+def test_clip_grad_norm_non_finite_is_returned_unscaled(bad):
+    # 1e30 squared overflows float32 to inf: the norm is reported as inf, no warning is raised.
+    model = FakeModel({"a": np.zeros(3, np.float32)})
+    model.grads["a"] = np.array([1.0, bad, 2.0], np.float32)
+    before = model.grads["a"].copy()
+    norm = clip_grad_norm(model, max_norm=1.0)
+    assert not np.isfinite(norm)
+    assert np.isnan(norm) == np.isnan(bad)
+    np.testing.assert_array_equal(model.grads["a"], before)
+
+
+def test_clip_grad_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    model = FakeModel(tiny_gpt_params(rng))
+    fill_grads(model, rng)
+    tensors = []
+    for g in model.grads.values():
+        t = torch.zeros(g.shape, requires_grad=True)
+        t.grad = torch.tensor(g.copy())
+        tensors.append(t)
+    want = float(torch.nn.utils.clip_grad_norm_(tensors, max_norm=0.5))
+    got = clip_grad_norm(model, max_norm=0.5)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+    for g, t in zip(model.grads.values(), tensors, strict=True):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------- get_lr
+
+
+def test_get_lr_worked_example():
+    # learning_rate=1e-3, warmup 10 iterations, cosine decay to min_lr=1e-4 at iteration 110.
+    def lr(it):
+        return get_lr(it, 1e-3, 10, 110, 1e-4)
+
+    assert lr(0) == pytest.approx(1e-3 / 11, abs=1e-18)  # 9.0909e-5: warmup starts above zero
+    assert lr(9) == pytest.approx(1e-3 * 10 / 11, abs=1e-18)  # last warmup step
+    assert lr(10) == pytest.approx(1e-3, abs=1e-18)  # end of warmup: cos(0) = 1
+    # A quarter of the way: 1e-4 + 0.5 * (1 + cos(pi / 4)) * 9e-4 = 8.68198052e-4.
+    assert lr(35) == pytest.approx(8.681980515339464e-4, abs=1e-15)
+    assert lr(60) == pytest.approx(5.5e-4, abs=1e-15)  # midpoint: 1e-4 + 0.5 * 9e-4
+    assert lr(110) == pytest.approx(1e-4, abs=1e-18)  # end of decay: cos(pi) = -1
+    assert lr(111) == lr(10_000) == 1e-4  # beyond: the floor
+    lrs = [lr(it) for it in range(10, 120)]
+    assert all(a >= b for a, b in zip(lrs[:-1], lrs[1:], strict=True))  # never rises after warmup
+
+
+def test_get_lr_edges_and_errors():
+    assert get_lr(0, 1e-3, 0, 100, 0.0) == 1e-3  # no warmup: start at the top
+    assert get_lr(5, 1e-3, 5, 5, 1e-5) == 1e-5  # warmup straight into the floor, no 0/0
+    with pytest.raises(ValueError, match="lr_decay_iters"):
+        get_lr(0, 1e-3, 10, 5, 1e-4)
+    with pytest.raises(ValueError, match="it"):
+        get_lr(-1, 1e-3, 10, 100, 1e-4)
+    with pytest.raises(ValueError, match="warmup_iters"):
+        get_lr(0, 1e-3, 2.5, 100, 1e-4)
+
+
+def test_plot_lr_schedule_writes_a_png(tmp_path):
+    path = plot_lr_schedule(tmp_path / "lr.png", 150, 1e-3, 10, 110, 1e-4)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,329 @@
+"""Tokenizers: worked examples with known answers, round trips for any string, special tokens,
+JSON save/load and its error messages, and the training-speed promise."""
+
+import json
+import re
+import time
+import warnings
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytransformer.data import load_corpus
+from tinytransformer.tokenizer import (
+    SPECIAL_TOKENS,
+    SPLIT_PATTERN,
+    BPETokenizer,
+    CharTokenizer,
+    load_tokenizer,
+    tokenizer_from_dict,
+)
+
+# Strings that have broken tokenizers before: multi-byte UTF-8, joiners, combining marks, controls.
+AWKWARD = [
+    "",
+    "hello world",
+    "大语言模型的原理",  # CJK: 3 bytes per character
+    "👩\u200d👩\u200d👧 family 🙂",  # emoji joined by zero-width joiners: 4-byte characters
+    "e\u0301 vs \u00e9",  # combining acute accent vs precomposed é
+    "\x00\x1b[31m\x7f\x85",  # C0 controls, an ANSI escape, DEL, a C1 control
+    "tabs\tand\r\nnewlines\n\n\n",
+    "   leading and trailing spaces   ",
+    "<|endoftext|>[PAD][MASK]",  # special-token strings, but as plain text
+    "don't I'll we've x_y __init__ 3.14159 ²³",
+]
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    # Trained on text with multi-byte characters, so some merges are pieces of UTF-8 sequences
+    # and a random id sequence can decode to invalid UTF-8.
+    text = "the cat sat on the mat. 猫が座った。 the end 🙂🙂 " * 20 + " ".join(AWKWARD)
+    return BPETokenizer.train(text, vocab_size=300)
+
+
+def naive_bpe_merges(text, n_merges):
+    """The definition of BPE training, recounting every pair at every step (slow but obvious)."""
+    words = [list(chunk.encode("utf-8")) for chunk in re.findall(SPLIT_PATTERN, text)]
+    merges = []
+    for new_id in range(256, 256 + n_merges):
+        counts = Counter(pair for w in words for pair in zip(w, w[1:], strict=False))
+        if not counts:
+            break
+        top = max(counts.values())
+        best = min(pair for pair, c in counts.items() if c == top)  # ties: the smallest pair
+        merges.append(best)
+        for k, w in enumerate(words):
+            out, i = [], 0
+            while i < len(w):
+                if w[i : i + 2] == list(best):
+                    out.append(new_id)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            words[k] = out
+    return merges
+
+
+# ---------------------------------------------------------------------------------------------
+# Character tokenizer
+
+
+def test_char_vocab_of_hello_is_its_sorted_distinct_characters():
+    tok = CharTokenizer.train("hello")
+    assert tok.chars == ("e", "h", "l", "o")
+    assert tok.encode("hello") == [1, 0, 2, 2, 3]
+    assert tok.decode([1, 0, 2, 2, 3]) == "hello"
+    assert tok.vocab_size == 4 + 5
+    # The alphabet depends on the set of characters only, not on their order.
+    assert CharTokenizer.train("olleh").chars == tok.chars
+
+
+def test_char_unknown_character_names_it_and_its_position():
+    tok = CharTokenizer.train("hello")
+    with pytest.raises(ValueError, match=r"character 'z' at position 3 is not in"):
+        tok.encode("helzo")
+    # The position counts from the start of the whole text, across special tokens.
+    with pytest.raises(ValueError, match=r"character '\\n' at position 9"):
+        tok.encode("he[PAD]ll\n", allowed_special="all")
+
+
+def test_char_rejects_empty_training_text_and_duplicate_alphabet():
+    with pytest.raises(ValueError, match="non-empty"):
+        CharTokenizer.train("")
+    with pytest.raises(ValueError, match="'a' more than once"):
+        CharTokenizer(["a", "b", "a"])
+
+
+# ---------------------------------------------------------------------------------------------
+# BPE: worked examples
+
+
+def test_bpe_worked_example_aaabdaaabac():
+    # aa (4 overlapping pairs) -> 256; then "ab" and (256, a) tie at 2 and the smaller pair,
+    # (97, 98), wins -> 257; then (256, 257) -> 258: "aaab" is one token.
+    tok = BPETokenizer.train("aaabdaaabac", vocab_size=256 + 3 + 5)
+    assert tok.merges == ((97, 97), (97, 98), (256, 257))
+    assert tok.encode("aaabdaaabac") == [258, 100, 258, 97, 99]
+    assert tok.vocab[258] == b"aaab"
+    assert tok.decode([258, 100, 258, 97, 99]) == "aaabdaaabac"
+
+
+def test_bpe_merges_do_not_cross_chunk_boundaries():
+    # Chunks: "aa", " aa", " aa". The pair (a, space) never exists, so after (a, a) and
+    # (space, aa) there is nothing left to merge and training stops early with a warning.
+    with pytest.warns(UserWarning, match="ran out of pairs after 2 merges"):
+        tok = BPETokenizer.train("aa aa aa", vocab_size=300)
+    assert tok.merges == ((97, 97), (32, 256))
+    assert tok.vocab_size == 256 + 2 + 5
+    assert tok.encode("aa aa") == [256, 257]
+
+
+def test_bpe_split_pattern_keeps_one_leading_space_on_words():
+    assert re.findall(SPLIT_PATTERN, "Hello,  world! it's 42") == [
+        "Hello",
+        ",",
+        " ",
+        " world",
+        "!",
+        " it",
+        "'s",
+        " 42",
+    ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(alphabet="ab c\n", max_size=40), st.integers(0, 8))
+def test_bpe_incremental_training_matches_the_naive_definition(text, n_merges):
+    if not text:
+        return  # training needs text
+    expected = naive_bpe_merges(text, n_merges)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # short texts run out of pairs: expected
+        tok = BPETokenizer.train(text, vocab_size=261 + n_merges)
+    assert list(tok.merges) == expected
+    assert tok.vocab_size == 261 + len(expected)
+
+
+def test_bpe_training_matches_naive_definition_on_real_text():
+    text = (
+        "It is a truth universally acknowledged, that a single man in possession of a good "
+        "fortune, must be in want of a wife. 1234 1234 12 -- == -- ==\n\n\n"
+    ) * 3
+    assert list(BPETokenizer.train(text, 256 + 5 + 40).merges) == naive_bpe_merges(text, 40)
+
+
+# ---------------------------------------------------------------------------------------------
+# BPE: round trips and decoding
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_bpe_round_trips_awkward_strings(bpe, text):
+    ids = bpe.encode(text)
+    assert all(0 <= i < bpe.vocab_size - 5 for i in ids)  # plain text never yields a special id
+    assert bpe.decode(ids) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_bpe_round_trips_any_unicode_string(bpe, text):
+    assert bpe.decode(bpe.encode(text)) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text())
+def test_split_pattern_covers_every_character(text):
+    assert "".join(re.findall(SPLIT_PATTERN, text)) == text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text())
+def test_char_round_trips_any_string_over_its_alphabet(text):
+    if text:
+        tok = CharTokenizer.train(text)
+        assert tok.decode(tok.encode(text)) == text
+
+
+def test_bpe_decodes_invalid_utf8_with_replacement_character(bpe):
+    euro = list("€".encode())  # [0xE2, 0x82, 0xAC]
+    assert bpe.decode(euro) == "€"
+    assert bpe.decode(euro[:2]) == "\ufffd"  # a cut multi-byte character
+    assert bpe.decode([0xFF, 97]) == "\ufffda"  # 0xFF never occurs in UTF-8
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 299)))
+def test_bpe_decode_never_fails_on_valid_ids(bpe, ids):
+    assert isinstance(bpe.decode(ids), str)
+
+
+def test_decode_rejects_out_of_range_ids(bpe):
+    with pytest.raises(ValueError, match=r"ids in \[0, 300\), got 300 at position 1"):
+        bpe.decode([97, 300])
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 300\), got -1"):
+        bpe.decode(np.array([97, -1]))
+    assert bpe.decode(np.array([104, 105], dtype=np.int64)) == "hi"
+
+
+def test_bpe_lone_surrogate_is_a_clear_error(bpe):
+    with pytest.raises(ValueError, match=r"'\\ud800' at position 2 is a lone surrogate"):
+        bpe.encode("ab\ud800")
+
+
+def test_bpe_vocab_size_below_bytes_plus_specials_is_an_error():
+    with pytest.raises(ValueError, match="vocab_size: expected at least 261.*got 260"):
+        BPETokenizer.train("abc", vocab_size=260)
+
+
+def test_bpe_rejects_merges_that_use_unknown_ids():
+    with pytest.raises(ValueError, match=r"merges\[1\]: expected a pair of ids in \[0, 257\)"):
+        BPETokenizer([(97, 97), (256, 257)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Special tokens
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_special_tokens_take_the_last_five_ids(kind):
+    text = "<|endoftext|>[PAD][MASK][CLS][SEP] hello"
+    tok = CharTokenizer.train(text) if kind == "char" else BPETokenizer.train(text, 270)
+    V = tok.vocab_size
+    assert (tok.eot_id, tok.pad_id, tok.mask_id, tok.cls_id, tok.sep_id) == tuple(range(V - 5, V))
+    np.testing.assert_array_equal(tok.special_ids, np.arange(V - 5, V))
+    assert tok.special_ids.dtype == np.int64
+    for s in SPECIAL_TOKENS:
+        assert tok.decode([tok.special_id(s)]) == s
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_special_strings_are_plain_text_unless_allowed(kind):
+    text = "a[MASK]b<|endoftext|>"
+    tok = CharTokenizer.train(text) if kind == "char" else BPETokenizer.train(text, 270)
+    plain = tok.encode(text)
+    assert not np.isin(plain, tok.special_ids).any()
+    assert tok.decode(plain) == text
+
+    ids = tok.encode(text, allowed_special="all")
+    assert ids == tok.encode("a") + [tok.mask_id] + tok.encode("b") + [tok.eot_id]
+    assert tok.decode(ids) == text
+
+    only_mask = tok.encode(text, allowed_special={"[MASK]"})
+    assert only_mask == tok.encode("a") + [tok.mask_id] + tok.encode("b<|endoftext|>")
+
+    with pytest.raises(ValueError, match=r"allowed_special: expected tokens from .*\['<s>'\]"):
+        tok.encode(text, allowed_special={"<s>"})
+    with pytest.raises(ValueError, match='allowed_special: expected "none", "all"'):
+        tok.encode(text, allowed_special="some")
+
+
+# ---------------------------------------------------------------------------------------------
+# Save and load
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_save_load_round_trip(tmp_path, bpe, kind):
+    tok = CharTokenizer.train("".join(AWKWARD)) if kind == "char" else bpe
+    path = tmp_path / "tok.json"
+    tok.save(path)
+    assert json.loads(path.read_text())["type"] == kind
+    loaded = load_tokenizer(path)
+    assert type(loaded) is type(tok)
+    assert loaded.to_dict() == tok.to_dict()
+    text = "".join(AWKWARD)
+    assert loaded.encode(text) == tok.encode(text)
+    # The dict form (for embedding in a checkpoint) survives a JSON round trip too.
+    again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode(text) == tok.encode(text)
+    assert [p.name for p in tmp_path.iterdir()] == ["tok.json"]  # no temporary files left
+
+
+def test_load_corrupt_or_wrong_json_names_the_file_and_the_problem(tmp_path, bpe):
+    path = tmp_path / "broken.json"
+    path.write_text('{"type": "bpe", "merges": [[97, 97]')
+    with pytest.raises(ValueError, match=r"broken\.json: not valid JSON"):
+        load_tokenizer(path)
+
+    path.write_text(json.dumps({**bpe.to_dict(), "type": "wordpiece"}))
+    with pytest.raises(ValueError, match=r"broken\.json: expected \"type\" to be one of"):
+        load_tokenizer(path)
+
+    path.write_text(json.dumps({**bpe.to_dict(), "merges": [[97, 97], [256, 999]]}))
+    with pytest.raises(ValueError, match=r"broken\.json: merges\[1\]"):
+        load_tokenizer(path)
+
+    path.write_text(json.dumps({**bpe.to_dict(), "special_tokens": ["<s>"]}))
+    with pytest.raises(ValueError, match=r"broken\.json: expected \"special_tokens\""):
+        load_tokenizer(path)
+
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"broken\.json: expected a JSON object"):
+        load_tokenizer(path)
+
+    with pytest.raises(FileNotFoundError, match=r"missing\.json does not exist"):
+        load_tokenizer(tmp_path / "missing.json")
+
+    with pytest.raises(ValueError, match=r"checkpoint c\.json: expected \"chars\""):
+        tokenizer_from_dict(
+            {**CharTokenizer.train("ab").to_dict(), "chars": "ab"}, "checkpoint c.json"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed: the promise is < 30 s for vocab 512 on 500 kB on a 2-core machine.
+
+
+def test_bpe_training_on_500kb_is_fast():
+    text = load_corpus("python-docs")[:500_000]  # all of it: the corpus is ~466 kB
+    start = time.perf_counter()
+    tok = BPETokenizer.train(text, vocab_size=512)
+    seconds = time.perf_counter() - start
+    assert seconds < 30, f"BPE training took {seconds:.1f} s"
+    assert tok.vocab_size == 512
+    ids = tok.encode(text)
+    assert tok.decode(ids) == text
+    assert len(text.encode()) / len(ids) > 1.8  # 512 tokens should compress English prose ~2x

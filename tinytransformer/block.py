@@ -1,0 +1,133 @@
+"""The pre-LN transformer block of GPT-2, and the residual add it is built from:
+
+    x = x + attn(ln_1(x))
+    x = x + mlp(ln_2(x)),    mlp(h) = c_proj(gelu(c_fc(h))),  C -> 4C -> C
+
+block_backward is block_forward read from the bottom up: each step differentiates the forward
+line quoted in its comment.
+
+Parameters come in a dict with GPT-2's names local to the block ("ln_1.weight",
+"attn.c_attn.weight", "mlp.c_proj.bias", ...); the model adds the "transformer.h.{i}." prefix.
+Biases may be absent (a bias-free config); their gradients are then absent too.
+"""
+
+from tinytransformer.attention import self_attention_backward, self_attention_forward
+from tinytransformer.checks import check_float
+from tinytransformer.dropout import dropout_backward, dropout_forward
+from tinytransformer.gelu import gelu_backward, gelu_forward
+from tinytransformer.layernorm import layernorm_backward, layernorm_forward
+from tinytransformer.linear import linear_backward, linear_forward
+
+BLOCK_PARAMS = (
+    "ln_1.weight",
+    "ln_1.bias",
+    "attn.c_attn.weight",
+    "attn.c_attn.bias",
+    "attn.c_proj.weight",
+    "attn.c_proj.bias",
+    "ln_2.weight",
+    "ln_2.bias",
+    "mlp.c_fc.weight",
+    "mlp.c_fc.bias",
+    "mlp.c_proj.weight",
+    "mlp.c_proj.bias",
+)
+
+
+# the order self_attention_backward returns its parameter gradients in
+ATTN_PARAMS = ("attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight", "attn.c_proj.bias")
+
+
+def residual_forward(x, f):
+    """The residual connection: out = x + f(x), with f(x) computed by the caller. (B, T, C)."""
+    return x + f, None
+
+
+def residual_backward(dout, cache):
+    """out = x + f: the gradient flows unchanged into both branches. -> (dx, df)."""
+    return dout, dout
+
+
+def block_forward(
+    x,
+    params,
+    n_head,
+    causal=True,
+    key_padding_mask=None,
+    dropout=0.0,
+    rng=None,
+    training=False,
+    gelu="tanh",
+):
+    """x (B, T, C) -> out (B, T, C). cache["att"] (B, nh, T, T) holds the attention probabilities.
+
+    dropout is applied, in training, to the attention probabilities and to the output of each
+    branch before its residual add (GPT-2's attn_pdrop and resid_pdrop), drawing from rng.
+    """
+    check_float("x", x, ndim=3)
+    missing = [n for n in BLOCK_PARAMS if not n.endswith(".bias") and n not in params]
+    if missing:
+        raise ValueError(f"params: missing {missing}; expected the block names {BLOCK_PARAMS}")
+    p = params.get
+    h, c_ln1 = layernorm_forward(x, p("ln_1.weight"), p("ln_1.bias"))  # (B, T, C)
+    a, c_attn = self_attention_forward(
+        h,
+        p("attn.c_attn.weight"),
+        p("attn.c_attn.bias"),
+        p("attn.c_proj.weight"),
+        p("attn.c_proj.bias"),
+        n_head,
+        causal,
+        key_padding_mask,
+        dropout,
+        rng,
+        training,
+    )
+    a, c_drop1 = dropout_forward(a, dropout, rng, training)  # (B, T, C)
+    x1, _ = residual_forward(x, a)  # (B, T, C)
+    h2, c_ln2 = layernorm_forward(x1, p("ln_2.weight"), p("ln_2.bias"))  # (B, T, C)
+    f, c_fc = linear_forward(h2, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"))  # (B, T, 4C)
+    g, c_gelu = gelu_forward(f, gelu)  # (B, T, 4C)
+    m, c_mproj = linear_forward(g, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # (B, T, C)
+    m, c_drop2 = dropout_forward(m, dropout, rng, training)  # (B, T, C)
+    out, _ = residual_forward(x1, m)  # (B, T, C)
+    cache = {
+        "att": c_attn["att"],
+        "ln1": c_ln1,
+        "attn": c_attn,
+        "drop1": c_drop1,
+        "ln2": c_ln2,
+        "fc": c_fc,
+        "gelu": c_gelu,
+        "mproj": c_mproj,
+        "drop2": c_drop2,
+    }
+    return out, cache
+
+
+def block_backward(dout, cache):
+    """dout (B, T, C) -> (dx (B, T, C), grads dict with the block's parameter names)."""
+    g = {}
+    # out = x1 + m
+    dx1, dm = residual_backward(dout, None)
+    # m = dropout(m)
+    dm = dropout_backward(dm, cache["drop2"])
+    # m = gelu_out @ mlp.c_proj.weight + mlp.c_proj.bias
+    dg, g["mlp.c_proj.weight"], g["mlp.c_proj.bias"] = linear_backward(dm, cache["mproj"])
+    # gelu_out = gelu(f)
+    df = gelu_backward(dg, cache["gelu"])
+    # f = h2 @ mlp.c_fc.weight + mlp.c_fc.bias
+    dh2, g["mlp.c_fc.weight"], g["mlp.c_fc.bias"] = linear_backward(df, cache["fc"])
+    # h2 = ln_2(x1); x1 also feeds the residual, so its two gradients add
+    dx1_ln, g["ln_2.weight"], g["ln_2.bias"] = layernorm_backward(dh2, cache["ln2"])
+    dx1 = dx1 + dx1_ln
+    # x1 = x + a
+    dx, da = residual_backward(dx1, None)
+    # a = dropout(attn(h))
+    da = dropout_backward(da, cache["drop1"])
+    dh, *attn_grads = self_attention_backward(da, cache["attn"])
+    g.update(zip(ATTN_PARAMS, attn_grads))
+    # h = ln_1(x); x also feeds the residual
+    dx_ln, g["ln_1.weight"], g["ln_1.bias"] = layernorm_backward(dh, cache["ln1"])
+    dx = dx + dx_ln
+    return dx, {name: grad for name, grad in g.items() if grad is not None}

@@ -1,0 +1,53 @@
+"""Input checks shared by every op: a bad argument raises an error that names the argument,
+says what was expected and what was given. Nothing here is clever; it exists so that no op
+silently broadcasts a wrong shape or indexes with an id out of range.
+"""
+
+import numpy as np
+
+
+def check_float(name, x, ndim=None):
+    """Check that `x` is a floating-point ndarray (of rank `ndim` when given)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name}: expected a floating-point array, got dtype {x.dtype}")
+    if ndim is not None and x.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name}: expected {_ranks(ndim)}, got shape {x.shape}")
+    return x
+
+
+def check_ids(name, idx, high, ndim=None):
+    """Check that `idx` is an integer ndarray with every value in [0, high)."""
+    if not isinstance(idx, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array of token ids, got {type(idx).__name__}")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer token ids, got dtype {idx.dtype}")
+    if ndim is not None and idx.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name}: expected {_ranks(ndim)}, got shape {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= high):
+        bad = idx[(idx < 0) | (idx >= high)].flat[0]
+        raise ValueError(f"{name}: ids must lie in [0, {high}), got {bad}")
+    return idx
+
+
+def check_shape(name, x, shape):
+    """Check `x.shape` against `shape`, where None in `shape` matches any size."""
+    ok = x.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, x.shape))
+    if not ok:
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name}: expected shape {want}, got {x.shape}")
+    return x
+
+
+def check_same_dtype(**arrays):
+    """Check that every floating array given has one dtype: no op mixes float32 and float64."""
+    dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{n}={d}" for n, d in dtypes.items())
+        raise TypeError(f"expected one floating dtype for all of them, got {listed}")
+
+
+def _ranks(ndim):
+    ranks = [int(n) for n in np.atleast_1d(ndim)]
+    return " or ".join(f"a {n}-d array" for n in ranks)

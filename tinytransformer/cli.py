@@ -1,0 +1,33 @@
+"""The command line: `python -m tinytransformer {train,sample,eval,finetune} ...`.
+
+Each subcommand lives in the module named after its stage; this file only dispatches, and
+imports a stage's module when that subcommand runs so `--help` stays fast.
+"""
+
+import argparse
+import sys
+
+COMMANDS = {
+    "train": (
+        "tinytransformer.train",
+        "train a model (default: a GPT on the embedded corpus)",
+    ),
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m tinytransformer",
+        description="A small transformer language model in pure NumPy.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv or ["--help"])
+        return
+    import importlib
+
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    module.main(argv[1:])
