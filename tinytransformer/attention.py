@@ -137,10 +137,14 @@ def self_attention_forward(
     dropout_p=0.0,
     rng=None,
     training=False,
+    past_kv=None,
 ):
     """x (B, T, C), w_attn (C, 3C), w_proj (C, C), biases or None -> y (B, T, C).
 
-    cache["att"] (B, nh, T, T) holds the attention probabilities.
+    cache["att"] (B, nh, T, Tk) holds the attention probabilities, cache["kv"] the keys and
+    values (B, nh, Tk, hs) of every position seen so far.
+    past_kv: the (k, v) of earlier positions, for generating with a KV cache (inference only:
+    the new T positions attend to the Tpast cached ones and to themselves, Tk = Tpast + T).
     """
     check_float("x", x, ndim=3)
     B, T, C = x.shape
@@ -151,14 +155,21 @@ def self_attention_forward(
     qkv, c_attn = linear_forward(x, w_attn, b_attn)  # (B, T, 3C)
     q, k, v = np.split(qkv, 3, axis=-1)  # 3 x (B, T, C), in GPT-2's order q, k, v
     q, k, v = (split_heads(a, n_head) for a in (q, k, v))  # 3 x (B, nh, T, hs)
+    if past_kv is not None:  # the keys and values of earlier positions are reused, not recomputed
+        k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, Tpast + T, hs)
+        v = np.concatenate([past_kv[1], v], axis=2)  # (B, nh, Tpast + T, hs)
     y, c_core = attention_forward(q, k, v, causal, key_padding_mask, dropout_p, rng, training)
     y = merge_heads(y)  # (B, T, C): heads side by side
     out, c_proj = linear_forward(y, w_proj, b_proj)  # (B, T, C)
-    return out, {"att": c_core["att"], "c_attn": c_attn, "core": c_core, "c_proj": c_proj}
+    cache = {"att": c_core["att"], "kv": (k, v), "c_attn": c_attn, "core": c_core, "c_proj": c_proj}
+    cache["inference_only"] = past_kv is not None
+    return out, cache
 
 
 def self_attention_backward(dout, cache):
     """dout (B, T, C) -> (dx, dw_attn, db_attn, dw_proj, db_proj); biases None if absent."""
+    if cache["inference_only"]:
+        raise ValueError("past_kv: a forward pass with a KV cache is for inference, not backward")
     # out = y @ w_proj + b_proj
     dy, dw_proj, db_proj = linear_backward(dout, cache["c_proj"])  # (B, T, C)
     # y = merge_heads(attention(q, k, v))

@@ -169,7 +169,9 @@ def _tokens(segment, lowercase, tokenize):
 def _ngrams(tokens):
     """Counter of every n-gram (as a tuple of tokens) of orders 1..MAX_ORDER."""
     return Counter(
-        tuple(tokens[i : i + n]) for n in range(1, MAX_ORDER + 1) for i in range(len(tokens) - n + 1)
+        tuple(tokens[i : i + n])
+        for n in range(1, MAX_ORDER + 1)
+        for i in range(len(tokens) - n + 1)
     )
 
 
@@ -193,6 +195,7 @@ def _segment_stats(hyp, refs, lowercase, tokenize):
 
 
 def _score_from_stats(stats, smooth_method, smooth_value, use_effective_order):
+    """Corpus statistics [sys_len, ref_len, matches (4), totals (4)] -> BLEUScore."""
     sys_len, ref_len = stats[0], stats[1]
     counts, totals = stats[2 : 2 + MAX_ORDER], stats[2 + MAX_ORDER :]
     if smooth_value is None:
@@ -201,11 +204,14 @@ def _score_from_stats(stats, smooth_method, smooth_value, use_effective_order):
         bp = 1.0
     else:
         bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
-    precisions = [0.0] * MAX_ORDER
-    result = BLEUScore(0.0, precisions, bp, sys_len, ref_len, list(counts), list(totals))
-    if not any(counts):  # nothing matched: 0, whatever the smoothing would have said
-        return result
 
+    def result(score, precisions):
+        return BLEUScore(score, precisions, bp, sys_len, ref_len, list(counts), list(totals))
+
+    if not any(counts):  # nothing matched: 0, whatever the smoothing would have said
+        return result(0.0, [0.0] * MAX_ORDER)
+
+    precisions = [0.0] * MAX_ORDER  # orders after a `break` below keep 0
     order = MAX_ORDER  # how many precisions enter the geometric mean
     exp_halvings = 1.0
     for n in range(1, MAX_ORDER + 1):
@@ -224,10 +230,9 @@ def _score_from_stats(stats, smooth_method, smooth_value, use_effective_order):
         elif smooth_method == "floor":  # a fixed fraction of a match
             precisions[n - 1] = 100.0 * smooth_value / total
     if any(p == 0.0 for p in precisions[:order]):  # log 0: the geometric mean is 0
-        return result
+        return result(0.0, precisions)
     log_mean = sum(math.log(p) for p in precisions[:order]) / order
-    result.score = bp * math.exp(log_mean)
-    return result
+    return result(bp * math.exp(log_mean), precisions)
 
 
 def _check_options(smooth_method, smooth_value, tokenize):
@@ -245,9 +250,7 @@ def _check_options(smooth_method, smooth_value, tokenize):
 
 def _check_hypotheses(hypotheses):
     if isinstance(hypotheses, str) or not isinstance(hypotheses, list | tuple):
-        raise TypeError(
-            f"hypotheses: expected a list of strings, got {type(hypotheses).__name__}"
-        )
+        raise TypeError(f"hypotheses: expected a list of strings, got {type(hypotheses).__name__}")
     if len(hypotheses) == 0:
         raise ValueError("hypotheses: expected at least one segment, got an empty list")
     for i, h in enumerate(hypotheses):

@@ -58,8 +58,10 @@ def block_forward(
     rng=None,
     training=False,
     gelu="tanh",
+    past_kv=None,
 ):
-    """x (B, T, C) -> out (B, T, C). cache["att"] (B, nh, T, T) holds the attention probabilities.
+    """x (B, T, C) -> out (B, T, C). cache["att"] (B, nh, T, Tk) holds the attention probabilities,
+    cache["kv"] the keys and values for a KV cache (see self_attention_forward for past_kv).
 
     dropout is applied, in training, to the attention probabilities and to the output of each
     branch before its residual add (GPT-2's attn_pdrop and resid_pdrop), drawing from rng.
@@ -82,6 +84,7 @@ def block_forward(
         dropout,
         rng,
         training,
+        past_kv,
     )
     a, c_drop1 = dropout_forward(a, dropout, rng, training)  # (B, T, C)
     x1, _ = residual_forward(x, a)  # (B, T, C)
@@ -93,6 +96,7 @@ def block_forward(
     out, _ = residual_forward(x1, m)  # (B, T, C)
     cache = {
         "att": c_attn["att"],
+        "kv": c_attn["kv"],
         "ln1": c_ln1,
         "attn": c_attn,
         "drop1": c_drop1,

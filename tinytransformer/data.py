@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.tokenizer import BPETokenizer, CharTokenizer, write_atomic
+from tinytransformer.files import write_atomic
+from tinytransformer.tokenizer import BPETokenizer, CharTokenizer
 
 SHAKESPEARE_URL = (
     "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -238,7 +239,12 @@ def _as_id_array(name, ids):
 
 
 def prepare_data(
-    corpus="python-docs", tokenizer_kind="char", vocab_size=None, val_fraction=0.1, cache_dir=None
+    corpus="python-docs",
+    tokenizer_kind="char",
+    vocab_size=None,
+    val_fraction=0.1,
+    cache_dir=None,
+    tokenizer=None,
 ):
     """Load, clean, split, train a tokenizer and encode; returns (tokenizer, TokenData).
 
@@ -252,6 +258,8 @@ def prepare_data(
     all. BPE never has that problem, since it falls back to bytes.
 
     vocab_size: BPE only (default 512); the char tokenizer's size is set by the alphabet.
+    tokenizer: an already trained tokenizer (a resumed or fine-tuned run keeps its model's
+    tokenizer); tokenizer_kind and vocab_size are then ignored.
     """
     if tokenizer_kind not in ("char", "bpe"):
         raise ValueError(f'tokenizer_kind: expected "char" or "bpe", got {tokenizer_kind!r}')
@@ -269,7 +277,9 @@ def prepare_data(
         raise ValueError(
             f"val_fraction={val_fraction} leaves no training text out of {len(text)} characters"
         )
-    if tokenizer_kind == "char":
+    if tokenizer is not None:
+        pass  # keep the given tokenizer: its ids are the ones the model was trained on
+    elif tokenizer_kind == "char":
         tokenizer = CharTokenizer.train(text)
     else:
         tokenizer = BPETokenizer.train(train_text, 512 if vocab_size is None else vocab_size)

@@ -27,7 +27,7 @@ def gelu_forward(x, approximate="tanh"):
     """
     check_float("x", x)
     if approximate == "tanh":
-        u = SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        u = SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))  # x*x*x: float32 pow is slow
         t = np.tanh(u)  # cached: backward needs it and tanh is the expensive part
         return 0.5 * x * (1.0 + t), (x, t, approximate)
     if approximate == "exact":

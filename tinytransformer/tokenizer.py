@@ -28,9 +28,7 @@ and byte fallback for the character tokenizer (an unknown character is an error,
 
 import heapq
 import json
-import os
 import re
-import tempfile
 import warnings
 from collections import Counter
 from itertools import pairwise
@@ -39,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytransformer.checks import check_ids
+from tinytransformer.files import write_atomic
 
 SPECIAL_TOKENS = ("<|endoftext|>", "[PAD]", "[MASK]", "[CLS]", "[SEP]")
 EOT, PAD, MASK, CLS, SEP = SPECIAL_TOKENS
@@ -515,17 +514,3 @@ def load_tokenizer(path):
             f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
         ) from None
     return tokenizer_from_dict(d, source=str(path))
-
-
-def write_atomic(path, data):
-    """Write bytes to `path` through a temporary file in the same directory and `os.replace`,
-    so a reader sees either the old file or the complete new one, never half of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
