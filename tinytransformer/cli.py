@@ -8,6 +8,7 @@ import argparse
 import sys
 
 COMMANDS = {
+    "sample": ("tinytransformer.sample", "sample text from a trained model"),
     "train": (
         "tinytransformer.train",
         "train a model (default: a GPT on the embedded corpus)",

@@ -170,23 +170,31 @@ class Transformer:
         targets (B, T): the id each position should predict, -100 where nothing is predicted.
         attention_mask (B, T): 1 for a real token, 0 for padding (keys that nobody attends to).
         """
+        x = self.hidden(idx, attention_mask)  # (B, T, C)
+        c = self._cache
+        # tied output head: logits = x @ wte^T, the embedding matrix used a second time
+        logits, c["head"] = linear_forward(x, self.params["transformer.wte.weight"].T)
+        loss = None
+        if targets is not None:
+            if not isinstance(targets, np.ndarray) or targets.shape != idx.shape:
+                got = getattr(targets, "shape", type(targets).__name__)
+                raise ValueError(f"targets: expected shape {idx.shape} like idx, got {got}")
+            loss, c["loss"] = cross_entropy_forward(logits, targets)
+        return logits, loss
+
+    def hidden(self, idx, attention_mask=None):
+        """idx (B, T) ids -> the final hidden states x (B, T, C), after ln_f.
+
+        For a task head on top of the trunk (see classifier.py); backward_hidden is its pair.
+        """
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
         T = idx.shape[1]
         if T > self.config.block_size:
             raise ValueError(
                 f"idx: sequence length {T} exceeds block_size {self.config.block_size}"
             )
-        x, caches = self._trunk(idx, attention_mask)  # (B, T, C)
-        # tied output head: logits = x @ wte^T, the embedding matrix used a second time
-        logits, caches["head"] = linear_forward(x, self.params["transformer.wte.weight"].T)
-        loss = None
-        if targets is not None:
-            if not isinstance(targets, np.ndarray) or targets.shape != idx.shape:
-                got = getattr(targets, "shape", type(targets).__name__)
-                raise ValueError(f"targets: expected shape {idx.shape} like idx, got {got}")
-            loss, caches["loss"] = cross_entropy_forward(logits, targets)
-        self._cache = caches
-        return logits, loss
+        x, self._cache = self._trunk(idx, attention_mask)  # (B, T, C)
+        return x
 
     def _trunk(self, idx, attention_mask=None, past_kv=None, pos0=0):
         """Everything before the head: idx (B, T) -> x (B, T, C) after ln_f, and the caches."""
@@ -239,10 +247,19 @@ class Transformer:
                 raise RuntimeError("backward: the last forward pass had no targets, so no loss")
             # loss = cross_entropy(logits, targets)
             dlogits = cross_entropy_backward(np.asarray(1.0, self.dtype), c["loss"])
-        g = {}
         # logits = x @ wte^T
         dx, dwte_head_T, _ = linear_backward(dlogits, c["head"])
-        dwte_head = dwte_head_T.T  # (V, C)
+        return self.backward_hidden(dx, dwte_head=dwte_head_T.T)
+
+    def backward_hidden(self, dx, dwte_head=None):
+        """dx (B, T, C): the gradient of the final hidden states -> self.grads.
+
+        dwte_head (V, C): the head's share of the tied token embedding's gradient, if any.
+        """
+        c = self._cache
+        if c is None:
+            raise RuntimeError("backward: run a forward pass first")
+        g = {}
         # x = ln_f(x)
         dx, g["transformer.ln_f.weight"], g["transformer.ln_f.bias"] = layernorm_backward(
             dx, c["ln_f"]
@@ -252,15 +269,15 @@ class Transformer:
             # x = block_i(x)
             dx, block_grads = block_backward(dx, c["blocks"][i])
             g.update({f"transformer.h.{i}.{n}": d for n, d in block_grads.items()})
+        dwte = dwte_head
         if lowest < 0:
             # x = dropout(x)
             dx = dropout_backward(dx, c["emb_drop"])
             # x = wte[idx] + wpe[:T]
             dwte_emb, g["transformer.wpe.weight"] = embedding_backward(dx, c["emb"])
             # the tied token embedding is used twice, at the input and in the head: both add
-            g["transformer.wte.weight"] = dwte_emb + dwte_head
-        else:
-            g["transformer.wte.weight"] = dwte_head
+            dwte = dwte_emb if dwte_head is None else dwte_emb + dwte_head
+        g["transformer.wte.weight"] = dwte
         self.grads = {n: d for n, d in g.items() if d is not None and n not in self.frozen}
         return self.grads
 
