@@ -8,6 +8,7 @@ import argparse
 import sys
 
 COMMANDS = {
+    "eval": ("tinytransformer.evaluate", "perplexity and latency of a run, or BLEU/ROUGE of files"),
     "sample": ("tinytransformer.sample", "sample text from a trained model"),
     "train": (
         "tinytransformer.train",
