@@ -351,9 +351,7 @@ def train(args, given=None, stop_after=None, log=print):
                 return run, losses
 
             t0 = time.perf_counter()
-            opt.lr = get_lr(
-                run.step, args.learning_rate, warmup_iters, decay_iters, args.min_lr
-            )
+            opt.lr = get_lr(run.step, args.learning_rate, warmup_iters, decay_iters, args.min_lr)
             idx, targets, mask = make_batch(data, "train", args, T, run.data_rng)
             model.train()
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
