@@ -1,0 +1,71 @@
+"""The eval command: perplexity and latency of a trained run, BLEU/ROUGE of files."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tinytransformer.checkpoint import load_checkpoint
+from tinytransformer.data import prepare_data
+from tinytransformer.evaluate import main
+from tinytransformer.train import build_parser, train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    argv = ["--preset", "tiny", "--max-iters", "20", "--eval-interval", "10", "--eval-iters", "2",
+            "--quiet", "--out", str(out)]  # fmt: skip
+    train(build_parser().parse_args(argv), log=lambda *a: None)
+    return out
+
+
+def test_eval_writes_perplexity_and_latency(trained_run, capsys):
+    main(["--out", str(trained_run), "--quiet", "--prompts", "3", "--max-new-tokens", "5"])
+    result = json.loads((trained_run / "eval.json").read_text())
+    # perplexity is exp(mean NLL) over every val token but the first, computed here by hand
+    ckpt = load_checkpoint(trained_run / "best.npz")
+    _, data = prepare_data("python-docs", tokenizer=ckpt.tokenizer)
+    assert result["n_tokens"] == len(data.val_ids) - 1
+    assert result["perplexity"] == pytest.approx(math.exp(result["nll"]), rel=1e-12)
+    T = ckpt.model.config.block_size
+    ids = data.val_ids[: 3 * T + 1]  # the first three windows, checked against the model directly
+    x, y = ids[:-1].reshape(3, T), ids[1:].reshape(3, T)
+    _, loss = ckpt.model.eval()(x, y)
+    assert 1.0 < result["perplexity"] < ckpt.model.config.vocab_size  # better than chance
+    assert abs(float(loss) - result["nll"]) < 0.5  # three windows vs the whole split
+    lat = result["latency"]
+    assert lat["n_responses"] == 3 and lat["ttft_p50_s"] > 0 and lat["mean_tokens_per_s"] > 0
+    assert "perplexity" in capsys.readouterr().out
+
+
+def test_eval_task_scores_files(tmp_path, capsys):
+    hyp, ref = tmp_path / "hyp.txt", tmp_path / "ref.txt"
+    hyp.write_text("the cat sat on the mat\nhello world\n")
+    ref.write_text("the cat sat on the mat\nhello world\n")
+    main(["--task", str(hyp), str(ref)])
+    result = json.loads(capsys.readouterr().out)
+    assert result["bleu"]["score"] == pytest.approx(100.0)
+    assert result["rouge"]["rouge1"] == pytest.approx(1.0)
+    ref.write_text("only one line\n")
+    with pytest.raises(SystemExit, match="ref.txt"):
+        main(["--task", str(hyp), str(ref)])
+
+
+def test_eval_without_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        main(["--out", str(tmp_path)])
+
+
+def test_eval_task_bleu_equals_sacrebleu(tmp_path, capsys):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    rng = np.random.default_rng(0)
+    words = "the a cat dog sat ran on under mat rug , . !".split()
+    hyps = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(20)]
+    refs = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(20)]
+    (tmp_path / "h").write_text("\n".join(hyps) + "\n")
+    (tmp_path / "r").write_text("\n".join(refs) + "\n")
+    main(["--task", str(tmp_path / "h"), str(tmp_path / "r")])
+    ours = json.loads(capsys.readouterr().out)["bleu"]["score"]
+    assert ours == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
