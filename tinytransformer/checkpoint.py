@@ -91,8 +91,10 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):  # a lone .npy array, not an archive
+                raise ValueError("it is a single array, not an .npz archive")
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError, AttributeError) as e:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (corrupt or truncated?): {e}"
         ) from None
@@ -102,7 +104,8 @@ def read_checkpoint(path):
         meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: its __meta__ entry is not valid JSON: {e}") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        meta = meta if isinstance(meta, dict) else {}
         raise CheckpointError(
             f"{path}: expected format {FORMAT!r} version {VERSION}, got "
             f"{meta.get('format')!r} version {meta.get('version')!r}"
@@ -127,12 +130,15 @@ def load_checkpoint(path, dtype=None):
         model = cls(config, dtype=dtype or meta["dtype"])
         model.load_state_dict(params)
         model.rng.bit_generator.state = meta["rng"]["model"]
-    except (KeyError, TypeError, ValueError) as e:
+        tokenizer = None
+        if meta.get("tokenizer") is not None:
+            tokenizer = tokenizer_from_dict(meta["tokenizer"], source="its tokenizer")
+        step = int(meta["step"])
+    except KeyError as e:
+        raise CheckpointError(f"{path}: its __meta__ has no entry {e}") from None
+    except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: {e}") from None
-    tokenizer = None
-    if meta.get("tokenizer") is not None:
-        tokenizer = tokenizer_from_dict(meta["tokenizer"], source=f"checkpoint {path}")
-    return Checkpoint(path, model, tokenizer, meta["step"], optim, meta["rng"], meta)
+    return Checkpoint(path, model, tokenizer, step, optim, meta["rng"], meta)
 
 
 def find_checkpoint(out_dir):

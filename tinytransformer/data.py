@@ -8,7 +8,8 @@ The pipeline, in the order `prepare_data` runs it:
     x, y = data.get_batch("train", B, T, rng)           # (B, T) int64 each, y is x shifted by one
 
 Corpora: "python-docs" is Python's own documentation topics, shipped with every CPython as
-`pydoc_data.topics`, so it needs no download; "shakespeare" is Tiny Shakespeare, downloaded on
+`pydoc_data.topics`, so it needs no download ("python-docs-pretrain" is the same without the text
+that the fine-tuning task in tasks.py tests on); "shakespeare" is Tiny Shakespeare, downloaded on
 request once into a cache directory and checked against its sha256; any other name is a path to a
 UTF-8 text file.
 
@@ -33,7 +34,7 @@ SHAKESPEARE_URL = (
 )
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
-CORPUS_NAMES = ("python-docs", "shakespeare")
+CORPUS_NAMES = ("python-docs", "python-docs-pretrain", "shakespeare")
 SPLITS = ("train", "val")
 
 
@@ -49,6 +50,12 @@ def load_corpus(name_or_path="python-docs", cache_dir=None):
     """
     if name_or_path == "python-docs":
         return _python_docs()
+    if name_or_path == "python-docs-pretrain":
+        # the same topics minus the classification task's val/test text (tasks.py), so a model
+        # pretrained on it has never read the paragraphs it is tested on after fine-tuning
+        from tinytransformer.tasks import pretraining_text
+
+        return pretraining_text()
     if name_or_path == "shakespeare":
         return _shakespeare(_cache_dir(cache_dir))
     return _read_text_file(name_or_path)

@@ -29,10 +29,12 @@ import numpy as np
 
 from tinytransformer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinytransformer.data import prepare_data
+from tinytransformer.mlm import MaskedLM, mlm_batch
 from tinytransformer.model import GPT, PRESETS, GPTConfig
 from tinytransformer.optim import AdamW, clip_grad_norm, get_lr
 
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "bias")  # fixed by a checkpoint
+OBJECTIVES = {"clm": GPT, "mlm": MaskedLM}  # the objective decides the model
 DATA_FLAGS = ("data", "tokenizer", "vocab_size", "objective")  # fixed by a resumed run
 
 
@@ -52,7 +54,9 @@ def build_parser(suppress_defaults=False):
         p.add_argument(flag, **kw, **({} if suppress_defaults else {"default": default}))
 
     g = p.add_argument_group("data")
-    add("--data", "python-docs", help="python-docs (embedded), shakespeare, or a text file path")
+    add("--data", "python-docs",
+        help="python-docs (embedded), python-docs-pretrain (without the fine-tuning task's "
+        "val/test text), shakespeare (downloaded once), or a text file path")  # fmt: skip
     add("--tokenizer", "char", choices=("char", "bpe"))
     add("--vocab-size", None, type=int, help="BPE vocabulary size (default 512)")
     add("--objective", "clm", choices=("clm", "mlm"), help="causal LM (GPT) or masked LM")
@@ -107,24 +111,32 @@ def config_from_args(args, vocab_size):
 # --- one stage per function ------------------------------------------------------------------
 
 
-def make_batch(data, split, args, block_size, rng):
-    """-> (idx, targets, attention_mask) for the objective being trained."""
-    x, y = data.get_batch(split, args.batch_size, block_size, rng)  # (B, T) each
+def make_batch(run, split, rng):
+    """-> (idx, targets, attention_mask) (B, T) each, for the objective being trained.
+
+    clm: targets are the inputs shifted by one (predict the next token).
+    mlm: 15% of the tokens are hidden and are the only targets (predict the hidden token).
+    """
+    B, T = run.args.batch_size, run.model.config.block_size
+    if run.args.objective == "mlm":
+        return mlm_batch(run.data, split, B, T, rng, run.tokenizer)
+    x, y = run.data.get_batch(split, B, T, rng)
     return x, y, None
 
 
-def estimate_loss(model, data, args, step):
+def estimate_loss(run, step):
     """Mean loss over eval_iters batches of each split. The batches come from a generator seeded
     by (seed, step), so evaluation draws nothing from the training generators: a resumed run
     sees the same batches as an uninterrupted one."""
+    model = run.model
     was_training = model.training
     model.eval()
     out = {}
     for i, split in enumerate(("train", "val")):
-        rng = np.random.default_rng([args.seed, step, i])
+        rng = np.random.default_rng([run.args.seed, step, i])
         losses = []
-        for _ in range(args.eval_iters):
-            idx, targets, mask = make_batch(data, split, args, model.config.block_size, rng)
+        for _ in range(run.args.eval_iters):
+            idx, targets, mask = make_batch(run, split, rng)
             losses.append(float(model(idx, targets, attention_mask=mask)[1]))
         out[split] = float(np.mean(losses))
     model.training = was_training
@@ -234,8 +246,14 @@ def setup(args, given):
         args.vocab_size if args.tokenizer == "bpe" else None,
         tokenizer=None if ckpt is None else ckpt.tokenizer,
     )
+    model_class = OBJECTIVES[args.objective]
     if ckpt is None:
-        model = GPT(config_from_args(args, tokenizer.vocab_size), seed=args.seed)
+        model = model_class(config_from_args(args, tokenizer.vocab_size), seed=args.seed)
+    elif not isinstance(ckpt.model, model_class):
+        raise CheckpointError(
+            f"{ckpt.path}: holds a {type(ckpt.model).__name__}, but --objective "
+            f"{args.objective} trains a {model_class.__name__}"
+        )
     else:
         model = ckpt.model
         model.config.dropout = args.dropout
@@ -307,7 +325,6 @@ def train(args, given=None, stop_after=None, log=print):
     warmup_iters = min(args.warmup_iters, decay_iters)  # a run shorter than the warmup
     if warmup_iters < args.warmup_iters:
         log(f"note: warmup shortened to {warmup_iters} steps, the length of the lr decay")
-    T = model.config.block_size
     log(
         f"{type(model).__name__} {model.config}\n{model.num_parameters():,} parameters | "
         f"{args.data}: {len(data.train_ids):,} train / {len(data.val_ids):,} val tokens | "
@@ -322,7 +339,7 @@ def train(args, given=None, stop_after=None, log=print):
     with _StopFlag() as flag:
         while True:
             if run.step % args.eval_interval == 0 or run.step == args.max_iters:
-                ev = estimate_loss(model, data, args, run.step)
+                ev = estimate_loss(run, run.step)
                 row = {
                     "step": run.step,
                     "train_loss": ev["train"],
@@ -352,7 +369,7 @@ def train(args, given=None, stop_after=None, log=print):
 
             t0 = time.perf_counter()
             opt.lr = get_lr(run.step, args.learning_rate, warmup_iters, decay_iters, args.min_lr)
-            idx, targets, mask = make_batch(data, "train", args, T, run.data_rng)
+            idx, targets, mask = make_batch(run, "train", run.data_rng)
             model.train()
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 _, loss = model(idx, targets, attention_mask=mask)
@@ -392,7 +409,11 @@ def main(argv=None):
         run, _ = train(args, given)
     except (CheckpointError, TrainingError, ValueError, ConnectionError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    if run.step >= run.args.max_iters and run.args.sample_tokens > 0:
+    if (
+        run.step >= run.args.max_iters
+        and run.args.sample_tokens > 0
+        and run.args.objective == "clm"
+    ):
         from tinytransformer.sample import generate_text
 
         print("--- sample (temperature 0.8, top-k 40) ---")

@@ -1,0 +1,334 @@
+"""Sampling: sample_next's rules (greedy, temperature, top_k, top_p) checked on known
+distributions, and GPT.generate: KV cache against no cache, the sliding window, cropping,
+reproducibility.
+
+Statistical tolerance: with N draws, an empirical frequency has standard error
+sqrt(p (1 - p) / N) <= 0.5 / sqrt(N); we allow 5 standard errors (a false failure once in ~2
+million runs, and never for a fixed seed). The draws are seeded, so each test is deterministic.
+"""
+
+import numpy as np
+import pytest
+
+import tinytransformer.model as model_module
+import tinytransformer.sample as sample_module
+from tinytransformer.model import GPT, GPTConfig
+from tinytransformer.sample import sample_next
+
+N = 20_000  # draws per distribution
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def frequencies(logits, seed=0, **kwargs):
+    """Draw N samples from the single row `logits` (V,) in one call -> frequencies (V,)."""
+    ids = sample_next(np.tile(logits, (N, 1)), rng=np.random.default_rng(seed), **kwargs)
+    assert ids.shape == (N,)
+    return np.bincount(ids, minlength=logits.shape[-1]) / N
+
+
+def assert_matches(freq, probs):
+    """Every frequency within 5 standard errors of its probability (zeros exactly zero)."""
+    bound = 5 * np.sqrt(probs * (1 - probs) / N)
+    assert np.all(np.abs(freq - probs) <= bound), (freq.round(4), probs.round(4))
+
+
+# --- sample_next ----------------------------------------------------------------------------------
+
+
+def test_greedy_is_argmax():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((6, 9))
+    np.testing.assert_array_equal(sample_next(logits, temperature=0), logits.argmax(axis=-1))
+    assert sample_next(np.array([[0.0, 3.0, 1.0]]), temperature=0).tolist() == [1]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_temperature_draws_follow_softmax_of_scaled_logits(temperature):
+    logits = np.array([1.0, 0.0, -1.0, 2.0, 0.5])
+    probs = softmax(logits / temperature)
+    assert_matches(frequencies(logits, temperature=temperature), probs)
+
+
+def test_low_temperature_sharpens_and_high_flattens():
+    logits = np.array([1.0, 0.0, -1.0, 2.0, 0.5])
+    cold = frequencies(logits, temperature=0.05)
+    assert cold[3] == 1.0  # exp(-1 / 0.05) = 2e-9: the runner-up never shows up in 20000
+    hot = frequencies(logits, temperature=100.0)
+    assert_matches(hot, softmax(logits / 100.0))
+    assert hot.max() - hot.min() < 0.05  # nearly uniform
+
+
+def test_float32_logits_sample_like_float64():
+    logits = np.array([1.0, 0.0, -1.0, 2.0, 0.5])
+    assert_matches(frequencies(logits.astype(np.float32), temperature=0.7), softmax(logits / 0.7))
+
+
+def test_top_k_keeps_only_the_k_best():
+    logits = np.array([0.3, 2.0, -1.0, 1.5, 0.0, 1.0])
+    freq = frequencies(logits, top_k=2)
+    assert set(np.flatnonzero(freq)) == {1, 3}  # never outside the two best
+    expected = np.zeros(6)
+    expected[[1, 3]] = softmax(logits[[1, 3]])  # renormalised over the survivors
+    assert_matches(freq, expected)
+    # k >= V keeps everything; k = 1 is greedy
+    assert_matches(frequencies(logits, top_k=6), softmax(logits))
+    assert_matches(frequencies(logits, top_k=99), softmax(logits))
+    assert set(np.flatnonzero(frequencies(logits, top_k=1))) == {1}
+
+
+def test_top_k_per_row():
+    """Each row keeps its own k best."""
+    logits = np.array([[5.0, 4.0, 0.0, 0.0], [0.0, 0.0, 4.0, 5.0]])
+    ids = sample_next(np.repeat(logits, 500, axis=0), top_k=2, rng=np.random.default_rng(0))
+    assert set(ids[:500]) == {0, 1} and set(ids[500:]) == {2, 3}
+
+
+# probabilities 0.5, 0.3, 0.15, 0.05 as logits; the nucleus is the smallest most-likely-first
+# prefix whose probability reaches top_p
+NUCLEUS_LOGITS = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+
+
+@pytest.mark.parametrize(
+    "top_p, kept",
+    [
+        (0.3, [0]),  # the most likely token is always kept
+        (0.5, [0]),  # 0.5 reaches 0.5
+        (0.51, [0, 1]),
+        (0.7, [0, 1]),  # 0.5 falls short, 0.5 + 0.3 reaches
+        (0.81, [0, 1, 2]),
+        (0.96, [0, 1, 2, 3]),
+        (1.0, [0, 1, 2, 3]),
+    ],
+)
+def test_top_p_keeps_the_smallest_nucleus(top_p, kept):
+    freq = frequencies(NUCLEUS_LOGITS, top_p=top_p)
+    assert np.flatnonzero(freq).tolist() == kept
+    expected = np.zeros(4)
+    p = np.exp(NUCLEUS_LOGITS[kept])
+    expected[kept] = p / p.sum()  # renormalised over the nucleus
+    assert_matches(freq, expected)
+
+
+def test_top_p_exact_boundary_in_float32():
+    """0.5 + 0.3 = 0.8 reaches top_p = 0.8: token 2 (0.15) is outside the nucleus."""
+    freq = frequencies(NUCLEUS_LOGITS.astype(np.float32), top_p=0.8)
+    assert np.flatnonzero(freq).tolist() == [0, 1]
+
+
+def test_top_p_exact_boundary_in_float64():
+    """The same worked example in float64: softmax(log p) gives 0.29999999999999993 for 0.3."""
+    freq = frequencies(NUCLEUS_LOGITS, top_p=0.8)
+    assert np.flatnonzero(freq).tolist() == [0, 1]
+
+
+def test_top_k_then_top_p():
+    """top_k first, then the nucleus of the renormalised survivors: with top_k = 3 the
+    probabilities become 0.5/0.95, 0.3/0.95, 0.15/0.95 = 0.526, 0.316, 0.158, and top_p = 0.8
+    needs 0.526 + 0.316 = 0.842 >= 0.8: tokens 0 and 1."""
+    freq = frequencies(NUCLEUS_LOGITS, top_k=3, top_p=0.8)
+    assert np.flatnonzero(freq).tolist() == [0, 1]
+    assert_matches(freq, np.array([0.625, 0.375, 0.0, 0.0]))
+
+
+def test_sampling_is_reproducible_from_the_seed():
+    logits = np.random.default_rng(0).standard_normal((50, 7))
+    a = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(3))
+    b = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(3))
+    c = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(4))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+class ZeroRNG:
+    """A generator stand-in whose uniform draws are all exactly 0.0 (probability 2^-53 each)."""
+
+    def random(self, shape, dtype=np.float64):
+        return np.zeros(shape, dtype)
+
+
+def test_a_zero_uniform_draw_never_picks_a_filtered_token():
+    logits = np.array([[0.0, 5.0, 4.0]])  # top_k=2 removes id 0
+    assert sample_next(logits, top_k=2, rng=ZeroRNG()).tolist() == [1]
+
+
+def test_bad_arguments_raise_with_messages():
+    logits = np.zeros((2, 5))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"logits: expected shape \(B, V\), got \(5,\)"):
+        sample_next(np.zeros(5), rng=rng)
+    with pytest.raises(ValueError, match="temperature: expected a number >= 0, got -1"):
+        sample_next(logits, temperature=-1, rng=rng)
+    with pytest.raises(ValueError, match="top_k: expected a positive integer, got 0"):
+        sample_next(logits, top_k=0, rng=rng)
+    with pytest.raises(ValueError, match=r"top_p: expected a probability in \(0, 1\], got 0.0"):
+        sample_next(logits, top_p=0.0, rng=rng)
+    with pytest.raises(ValueError, match=r"top_p: expected a probability in \(0, 1\], got 1.5"):
+        sample_next(logits, top_p=1.5, rng=rng)
+    with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator"):
+        sample_next(logits)
+
+
+def test_non_integer_top_k_is_rejected_by_name():
+    with pytest.raises(ValueError, match="top_k: expected a positive integer, got 2.5"):
+        sample_next(np.zeros((1, 5)), top_k=2.5, rng=np.random.default_rng(0))
+
+
+def test_greedy_still_validates_its_arguments():
+    with pytest.raises(ValueError, match="top_p"):
+        sample_next(np.zeros((1, 5)), temperature=0, top_p=5.0)
+
+
+def test_nan_temperature_is_rejected():
+    with pytest.raises(ValueError, match="temperature"):
+        sample_next(np.zeros((1, 5)), temperature=float("nan"), rng=np.random.default_rng(0))
+
+
+# --- GPT.generate ---------------------------------------------------------------------------------
+
+CFG = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=16)
+
+
+def make_model(dtype=np.float32, **overrides):
+    """A small GPT with weights scaled up from GPT-2's init, so its logits are far from uniform
+    and greedy decoding has clear winners."""
+    model = GPT(GPTConfig(**{**CFG, **overrides}), seed=0, dtype=dtype)
+    rng = np.random.default_rng(1)
+    for p in model.params.values():
+        p += (0.5 * rng.standard_normal(p.shape)).astype(dtype)
+    return model
+
+
+def record_logits(monkeypatch):
+    """Make generate hand every logits array it samples from to a list, and return the list."""
+    seen = []
+    real = sample_module.sample_next
+
+    def spy(logits, *args, **kwargs):
+        seen.append(logits.copy())
+        return real(logits, *args, **kwargs)
+
+    monkeypatch.setattr(sample_module, "sample_next", spy)
+    # in case model.py imports the name at module level rather than inside generate_iter
+    monkeypatch.setattr(model_module, "sample_next", spy, raising=False)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kv_cache_and_no_cache_give_the_same_greedy_tokens(dtype):
+    """3 prompt tokens + 20 new ones: the window slides past block_size = 8 after 5 steps."""
+    model = make_model(dtype)
+    prompt = np.array([[1, 2, 3], [4, 0, 12]])
+    cached = model.generate(prompt, 20, temperature=0, use_cache=True)
+    uncached = model.generate(prompt, 20, temperature=0, use_cache=False)
+    assert cached.shape == (2, 23)
+    np.testing.assert_array_equal(cached, uncached)
+    np.testing.assert_array_equal(cached[:, :3], prompt)
+    assert len(np.unique(cached[:, 3:])) > 3  # not a degenerate run of one token
+
+
+@pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_cached_logits_equal_the_full_forward(monkeypatch, dtype, atol):
+    """Each step's logits, cached or not, equal model(context)[0][:, -1] of the whole (at most
+    block_size long) context; float32 to 1e-5, float64 to 1e-12."""
+    model = make_model(dtype)
+    prompt = np.array([[5, 6], [7, 8]])
+    seen = record_logits(monkeypatch)
+    out = model.generate(prompt, 12, temperature=0, use_cache=True)
+    assert len(seen) == 12
+    worst = 0.0
+    for step, logits in enumerate(seen):
+        context = out[:, : 2 + step][:, -8:]  # what the model saw, cropped to block_size
+        full = model(context)[0][:, -1]  # (B, V)
+        assert logits.dtype == full.dtype == dtype
+        worst = max(worst, float(np.abs(logits - full).max()))
+    assert worst < atol
+
+
+def test_long_prompts_are_cropped_from_the_left_with_a_warning():
+    model = make_model()
+    prompt = np.random.default_rng(0).integers(0, 13, size=(2, 11))  # 11 > block_size 8
+    with pytest.warns(UserWarning, match="prompt of 11 tokens is longer than block_size 8"):
+        out = model.generate(prompt, 4, temperature=0)
+    assert out.shape == (2, 15)  # (B, T + max_new_tokens): the whole prompt is returned
+    np.testing.assert_array_equal(out[:, :11], prompt)
+    cropped = model.generate(prompt[:, -8:], 4, temperature=0)  # what the model really saw
+    np.testing.assert_array_equal(out[:, 11:], cropped[:, 8:])
+
+
+def test_generate_rejects_bad_prompts():
+    model = make_model()
+    with pytest.raises(ValueError, match=r"idx: ids must lie in \[0, 13\), got 13"):
+        model.generate(np.array([[1, 13]]), 2, temperature=0)
+    with pytest.raises(ValueError, match=r"idx: ids must lie in \[0, 13\), got -2"):
+        model.generate(np.array([[-2]]), 2, temperature=0)
+    with pytest.raises(TypeError, match="idx: expected integer token ids"):
+        model.generate(np.array([[1.0]]), 2, temperature=0)
+    with pytest.raises(ValueError, match="idx: expected at least one prompt token"):
+        model.generate(np.zeros((1, 0), dtype=np.int64), 2, temperature=0)
+
+
+def test_generate_restores_the_training_mode():
+    model = make_model(dropout=0.5).train()
+    prompt = np.array([[1, 2]])
+    # dropout is off while generating: greedy tokens equal those of the model in eval mode
+    a = model.generate(prompt, 6, temperature=0)
+    assert model.training
+    b = model.eval().generate(prompt, 6, temperature=0)
+    assert not model.training
+    np.testing.assert_array_equal(a, b)
+    # also when sampling fails half-way (a bad top_p is found at the first draw)
+    model.train()
+    with pytest.raises(ValueError, match="top_p"):
+        model.generate(prompt, 3, top_p=2.0, rng=np.random.default_rng(0))
+    assert model.training
+
+
+def test_same_seed_same_samples():
+    model = make_model()
+    prompt = np.array([[1, 2], [3, 4]])
+    a = model.generate(prompt, 15, temperature=1.0, top_k=5, rng=np.random.default_rng(7))
+    b = model.generate(prompt, 15, temperature=1.0, top_k=5, rng=np.random.default_rng(7))
+    c = model.generate(prompt, 15, temperature=1.0, top_k=5, rng=np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # the cache changes nothing but speed, sampling included (float64: no near-ties to flip)
+    m64 = make_model(np.float64)
+    s1 = m64.generate(prompt, 15, temperature=1.0, rng=np.random.default_rng(7), use_cache=True)
+    s2 = m64.generate(prompt, 15, temperature=1.0, rng=np.random.default_rng(7), use_cache=False)
+    np.testing.assert_array_equal(s1, s2)
+
+
+def test_generate_iter_yields_one_column_per_step():
+    model = make_model()
+    prompt = np.array([[1, 2, 3], [3, 2, 1], [0, 0, 0]])
+    steps = list(model.generate_iter(prompt, 5, temperature=0))
+    assert len(steps) == 5
+    for s in steps:
+        assert isinstance(s, np.ndarray) and s.shape == (3, 1)
+        assert np.issubdtype(s.dtype, np.integer)
+    full = model.generate(prompt, 5, temperature=0)
+    np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), full)
+    assert model.generate(prompt, 0).shape == (3, 3)  # nothing to generate
+    assert list(model.generate_iter(prompt, 0)) == []
+
+
+def test_greedy_continuation_of_a_learned_cycle():
+    """A worked example end to end: train on the cycle 0 1 2 ... 12 0 1 ..., then greedy
+    generation from [3, 4] must continue 5 6 7 ... 12 0 1 ... for 20 tokens, past block_size."""
+    from tinytransformer.optim import AdamW
+
+    model = GPT(GPTConfig(**CFG), seed=0)
+    seq = np.arange(40) % 13
+    idx = np.stack([seq[i : i + 8] for i in range(13)])  # (13, 8) every phase of the cycle
+    targets = np.stack([seq[i + 1 : i + 9] for i in range(13)])
+    opt = AdamW(model, lr=1e-2)
+    for _ in range(60):
+        model(idx, targets)
+        model.backward()
+        opt.step()
+    out = model.generate(np.array([[3, 4]]), 20, temperature=0)
+    np.testing.assert_array_equal(out[0], (np.arange(22) + 3) % 13)
