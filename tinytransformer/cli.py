@@ -8,6 +8,7 @@ import argparse
 import sys
 
 COMMANDS = {
+    "finetune": ("tinytransformer.finetune", "fine-tune a model on the topic classification task"),
     "eval": ("tinytransformer.evaluate", "perplexity and latency of a run, or BLEU/ROUGE of files"),
     "sample": ("tinytransformer.sample", "sample text from a trained model"),
     "train": (
