@@ -43,6 +43,7 @@ def build_parser():
     p.add_argument("--init-from", default=None, help="pretrained checkpoint (default: scratch)")
     p.add_argument("--arch", default="mlm", choices=sorted(ARCHS), help="from scratch only")
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
+    p.add_argument("--block-size", type=int, default=None, help="from scratch only")
     p.add_argument("--trainable-blocks", type=int, default=None,
                    help="train only the last k blocks and the head (0: the head alone); "
                    "default: everything")  # fmt: skip
