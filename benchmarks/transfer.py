@@ -86,7 +86,7 @@ def main():
             )
             if "--init-from" not in extra:
                 argv += ["--block-size", str(args.block_size)]
-            r = ft.finetune(ft.build_parser().parse_args(argv), log=lambda *a: None)
+            r, _ = ft.finetune(ft.build_parser().parse_args(argv), log=lambda *a: None)
             results[name].append(r)
             print(
                 f"{name} seed {seed}: test acc {r['test_acc']:.3f}, {r['ms_per_step']:.1f} ms/step"

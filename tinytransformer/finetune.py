@@ -41,7 +41,12 @@ def build_parser():
         "topic classification task; write results.json.",
     )
     p.add_argument("--init-from", default=None, help="pretrained checkpoint (default: scratch)")
-    p.add_argument("--arch", default="mlm", choices=sorted(ARCHS), help="from scratch only")
+    p.add_argument(
+        "--arch",
+        default=None,
+        choices=sorted(ARCHS),
+        help="from scratch: the backbone (default mlm); with --init-from, must match",
+    )
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
     p.add_argument("--block-size", type=int, default=None, help="from scratch only")
     p.add_argument("--trainable-blocks", type=int, default=None,
@@ -70,6 +75,16 @@ def build_backbone(args):
         if ckpt.tokenizer is None:
             raise CheckpointError(f"{args.init_from}: has no tokenizer to encode the task with")
         backbone = ckpt.model
+        if args.arch is not None and not isinstance(backbone, ARCHS[args.arch]):
+            raise CheckpointError(
+                f"{args.init_from}: --arch {args.arch} does not match the checkpoint's "
+                f"{type(backbone).__name__}"
+            )
+        if args.block_size is not None and args.block_size != backbone.config.block_size:
+            raise CheckpointError(
+                f"{args.init_from}: --block-size {args.block_size} does not match the "
+                f"checkpoint's block_size={backbone.config.block_size}"
+            )
         backbone.config.dropout = args.dropout
         return backbone, ckpt.tokenizer, str(args.init_from)
     # from scratch: the tokenizer a pretraining run on python-docs-pretrain would have, so the
@@ -81,7 +96,7 @@ def build_backbone(args):
     config = GPTConfig(
         vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.preset]
     )
-    return ARCHS[args.arch](config, seed=args.seed), tokenizer, "scratch"
+    return ARCHS[args.arch or "mlm"](config, seed=args.seed), tokenizer, "scratch"
 
 
 def evaluate(clf, split):
@@ -100,7 +115,8 @@ def evaluate(clf, split):
 
 
 def finetune(args, log=print):
-    """Run fine-tuning; returns the results dict (also written to OUT/results.json)."""
+    """Run fine-tuning -> (results dict, also written to OUT/results.json; the classifier with
+    its best validation weights)."""
     from tqdm.auto import tqdm
 
     backbone, tokenizer, source = build_backbone(args)
@@ -181,7 +197,7 @@ def finetune(args, log=print):
         f"{best['step']}; test accuracy {report.accuracy:.3f}, macro F1 "
         f"{report.macro_f1:.3f}; {results['ms_per_step']:.1f} ms/step -> {out / 'results.json'}"
     )
-    return results
+    return results, clf
 
 
 def main(argv=None):

@@ -1,0 +1,125 @@
+"""Fine-tuning (article section 3.2) and continued pretraining on a new domain."""
+
+import json
+
+import numpy as np
+import pytest
+
+import tinytransformer.model as model_module
+from tinytransformer.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.finetune import build_parser, finetune
+from tinytransformer.tasks import heldout_paragraphs
+from tinytransformer.train import build_parser as train_parser
+from tinytransformer.train import train
+
+QUIET = dict(log=lambda *a: None)
+
+
+def pretrain(out, objective="mlm", data="python-docs-pretrain", extra=()):
+    argv = ["--objective", objective, "--data", data, "--preset", "tiny", "--max-iters", "60",
+            "--learning-rate", "3e-3", "--eval-interval", "30", "--eval-iters", "2", "--quiet",
+            "--out", str(out), *extra]  # fmt: skip
+    train(train_parser().parse_args(argv), **QUIET)
+    return out / "ckpt.npz"
+
+
+@pytest.fixture(scope="module")
+def mlm_ckpt(tmp_path_factory):
+    return pretrain(tmp_path_factory.mktemp("mlm"))
+
+
+def ft(argv):
+    return finetune(build_parser().parse_args(argv + ["--quiet"]), **QUIET)
+
+
+def test_frozen_blocks_are_not_updated_and_the_results_are_written(mlm_ckpt, tmp_path):
+    before = load_checkpoint(mlm_ckpt).model.params
+    argv = ["--init-from", str(mlm_ckpt), "--trainable-blocks", "1", "--max-iters", "20",
+            "--eval-interval", "10", "--out", str(tmp_path), "--learning-rate", "1e-3"]  # fmt: skip
+    r, clf = ft(argv)
+    after = clf.backbone.params
+    for name in before:
+        if not (name.startswith("transformer.h.1.") or name.startswith("transformer.ln_f")):
+            assert np.array_equal(before[name], after[name]), f"frozen {name} changed"
+    n_trainable = sum(p.size for n, p in after.items() if not n.startswith("transformer.h.0."))
+    n_trainable -= after["transformer.wte.weight"].size + after["transformer.wpe.weight"].size
+    assert r["trainable_parameters"] == n_trainable + clf.head["classifier.weight"].size + 4
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["test_acc"] == r["test_acc"] and 0.0 <= r["test_acc"] <= 1.0
+    assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert r["steps"] == 20 and len(r["history"]) == 3
+
+
+def test_backward_stops_at_the_lowest_trainable_block(mlm_ckpt, monkeypatch):
+    from tinytransformer.classifier import SequenceClassifier
+
+    model = load_checkpoint(mlm_ckpt).model  # 2 blocks
+    clf = SequenceClassifier(model, 4)
+    calls = []
+    real = model_module.block_backward
+    monkeypatch.setattr(model_module, "block_backward", lambda d, c: calls.append(1) or real(d, c))
+    idx = np.random.default_rng(0).integers(0, model.config.vocab_size, (3, 8))
+    for k, expected_calls in [(2, 2), (1, 1), (0, 0)]:
+        calls.clear()
+        clf.freeze(k)
+        clf(idx, np.array([0, 1, 2]))
+        grads = clf.backward()
+        assert len(calls) == expected_calls
+        lowest = model.config.n_layer - k
+        assert all(not n.startswith(f"transformer.h.{i}.") for n in grads for i in range(lowest))
+        assert "classifier.weight" in grads and "transformer.wte.weight" not in grads or k == 2
+
+
+def test_early_stopping_restores_the_best_weights(mlm_ckpt, tmp_path):
+    # a learning rate this high makes validation loss go up soon; patience 2 stops the run
+    r, _ = ft(["--init-from", str(mlm_ckpt), "--max-iters", "400", "--eval-interval", "5",
+            "--patience", "2", "--learning-rate", "0.05", "--out", str(tmp_path)])  # fmt: skip
+    assert r["steps"] < 400
+    losses = [h["val_loss"] for h in r["history"]]
+    assert r["val_loss"] == min(losses) and r["best_step"] < r["steps"]
+    assert r["history"][-1]["val_loss"] > r["val_loss"]  # the last weights were worse: restored
+
+
+def test_mismatched_flags_are_clear_errors(mlm_ckpt, tmp_path):
+    with pytest.raises(
+        CheckpointError, match="--arch gpt does not match the checkpoint's MaskedLM"
+    ):
+        ft(["--init-from", str(mlm_ckpt), "--arch", "gpt", "--out", str(tmp_path)])
+    with pytest.raises(CheckpointError, match="--block-size 32 does not match .* block_size=16"):
+        ft(["--init-from", str(mlm_ckpt), "--block-size", "32", "--out", str(tmp_path)])
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        ft(["--init-from", str(tmp_path / "nope.npz"), "--out", str(tmp_path)])
+
+
+def test_continued_pretraining_on_a_new_domain_starts_below_scratch(tmp_path):
+    """A GPT pretrained on the docs, trained further on held-out text (a lower learning rate),
+    begins with a lower validation loss than the same model trained from scratch on it."""
+    gpt = pretrain(tmp_path / "gpt", objective="clm")
+    new_domain = tmp_path / "heldout.txt"
+    new_domain.write_text("\n\n".join(sorted(heldout_paragraphs())))
+    common = ["--data", str(new_domain), "--preset", "tiny", "--max-iters", "10",
+              "--eval-interval", "10", "--eval-iters", "4", "--quiet"]  # fmt: skip
+    cont, _ = train(train_parser().parse_args(
+        common + ["--init-from", str(gpt), "--learning-rate", "3e-4", "--out", str(tmp_path / "c")]
+    ), **QUIET)  # fmt: skip
+    scratch, _ = train(train_parser().parse_args(common + ["--out", str(tmp_path / "s")]), **QUIET)
+    first = [json.loads((tmp_path / d / "metrics.jsonl").open().readline()) for d in "cs"]
+    assert first[0]["val_loss"] < first[1]["val_loss"] - 0.2
+
+
+def test_the_optimizer_moves_exactly_the_unfrozen_parameters(mlm_ckpt):
+    from tinytransformer.classifier import SequenceClassifier
+    from tinytransformer.optim import AdamW
+
+    model = load_checkpoint(mlm_ckpt).model
+    clf = SequenceClassifier(model, 4).freeze(1)
+    before = {n: p.copy() for n, p in clf.params.items()}
+    opt = AdamW(clf, 1e-2)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        clf(rng.integers(0, model.config.vocab_size, (4, 8)), rng.integers(0, 4, 4))
+        clf.backward()
+        opt.step()
+    for name, p in clf.params.items():
+        trains = name.startswith(("transformer.h.1.", "transformer.ln_f", "classifier."))
+        assert np.array_equal(p, before[name]) != trains, name
