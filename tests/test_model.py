@@ -350,15 +350,10 @@ def test_bad_idx_and_targets_raise_clear_errors():
         model.backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: model.py Transformer.__init__ accepts any dtype: GPT(config, dtype=np.int64) "
-    "builds all-zero integer weights (and load_checkpoint with dtype 'int64' truncates saved "
-    "weights to integers) instead of raising; the error only comes at the first forward",
-)
 def test_a_non_float_dtype_is_rejected_at_construction():
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(
+        TypeError, match="dtype: expected a floating-point dtype .* got <class 'numpy.int64'>"
+    ):
         GPT(GPTConfig(**SMALL), dtype=np.int64)
 
 

@@ -124,7 +124,8 @@ def block_backward(dout, cache):
     dh2, g["mlp.c_fc.weight"], g["mlp.c_fc.bias"] = linear_backward(df, cache["fc"])
     # h2 = ln_2(x1); x1 also feeds the residual, so its two gradients add
     dx1_ln, g["ln_2.weight"], g["ln_2.bias"] = layernorm_backward(dh2, cache["ln2"])
-    dx1 = dx1 + dx1_ln
+    dx1_ln += dx1  # in place: layernorm_backward's result is a new array of ours
+    dx1 = dx1_ln
     # x1 = x + a
     dx, da = residual_backward(dx1, None)
     # a = dropout(attn(h))
@@ -133,5 +134,6 @@ def block_backward(dout, cache):
     g.update(zip(ATTN_PARAMS, attn_grads))
     # h = ln_1(x); x also feeds the residual
     dx_ln, g["ln_1.weight"], g["ln_1.bias"] = layernorm_backward(dh, cache["ln1"])
-    dx = dx + dx_ln
+    dx_ln += dx  # in place, as above
+    dx = dx_ln
     return dx, {name: grad for name, grad in g.items() if grad is not None}

@@ -36,7 +36,8 @@ def embedding_forward(idx, wte, wpe, pos0=0):
             f"idx: positions {pos0}..{pos0 + T - 1} need a position table of {pos0 + T} rows, "
             f"wpe has {wpe.shape[0]} (the model's block_size)"
         )
-    x = wte[idx] + wpe[pos0 : pos0 + T]  # (B, T, C) = (B, T, C) + (T, C)
+    x = wte[idx]  # (B, T, C), a new array (a gather copies)
+    x += wpe[pos0 : pos0 + T]  # + (T, C) broadcast over B; in place: x is ours
     cache = (idx, wte.shape, wpe.shape, pos0)
     return x, cache
 
@@ -46,9 +47,16 @@ def embedding_backward(dout, cache):
     idx, wte_shape, wpe_shape, pos0 = cache
     T = idx.shape[1]
     # x = wte[idx] + ...: a token id that occurs n times receives the sum of its n gradients.
-    # np.add.at accumulates repeated indices; plain `dwte[idx] += dout` would keep only one.
+    # Plain `dwte[idx] += dout` would keep only one of them. np.add.at does accumulate, but
+    # slowly, row by row; instead sort the positions by id, so that each id's rows are
+    # neighbours, add each run of rows with np.add.reduceat, and write every sum once.
+    ids = idx.reshape(-1)  # (N,)
+    order = np.argsort(ids, kind="stable")  # (N,) positions grouped by id
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))  # (U,) first row of each id's run
     dwte = np.zeros(wte_shape, dtype=dout.dtype)  # (V, C)
-    np.add.at(dwte, idx.reshape(-1), dout.reshape(-1, dout.shape[-1]))
+    dout2 = dout.reshape(-1, dout.shape[-1])  # (N, C)
+    dwte[sorted_ids[starts]] = np.add.reduceat(dout2[order], starts, axis=0)  # (U, C) sums
     # x = ... + wpe[pos0 : pos0 + T]: every sequence in the batch uses the same positions.
     dwpe = np.zeros(wpe_shape, dtype=dout.dtype)  # (P, C)
     dwpe[pos0 : pos0 + T] = dout.sum(axis=0)  # (T, C)

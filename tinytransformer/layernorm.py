@@ -2,12 +2,16 @@
 
     y = (x - mean) / sqrt(var + eps) * w + b,   var the biased variance (divide by C), eps 1e-5.
 
-The cache keeps only the per-row statistics (mean, rstd); the normalised x is recomputed in
-backward, which costs one subtraction and one multiplication and saves a (B, T, C) array.
+The cache is (norm, w, mean, rstd, has_bias): the normalised x, norm = (x - mean) * rstd, which
+backward needs and forward has just computed (keeping it instead of x costs no memory and saves
+recomputing it), and the per-row statistics mean and rstd, (..., 1) each.
 Left out: RMSNorm and other variants.
 """
 
+import numpy as np
+
 from tinytransformer.checks import check_float, check_same_dtype, check_shape
+from tinytransformer.linear import column_sums, row_dots, row_sums
 
 EPS = 1e-5
 
@@ -15,7 +19,6 @@ EPS = 1e-5
 def layernorm_forward(x, w, b=None, eps=EPS):
     """x (..., C), w (C,), b (C,) or None -> y (..., C).
 
-    >>> import numpy as np
     >>> y, _ = layernorm_forward(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2))
     >>> np.round(y, 4).tolist()
     [[-1.0, 1.0]]
@@ -27,29 +30,33 @@ def layernorm_forward(x, w, b=None, eps=EPS):
         check_float("b", b)
         check_shape("b", b, (x.shape[-1],))
     check_same_dtype(x=x, w=w, b=b)
-    mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
-    xc = x - mean  # (..., C)
-    var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1) biased: divide by C, as GPT-2
+    C = x.shape[-1]
+    mean = row_sums(x) / C  # (..., 1)
+    norm = x - mean  # (..., C) a new array of ours: the steps below update it in place
+    var = row_dots(norm, norm) / C  # (..., 1) biased: divide by C, as GPT-2
     rstd = 1.0 / (var + eps) ** 0.5  # (..., 1); eps keeps a constant row finite
-    y = xc * rstd * w  # (..., C)
+    norm *= rstd  # (..., C) now (x - mean) / sqrt(var + eps)
+    y = norm * w  # (..., C)
     if b is not None:
-        y += b
-    return y, (x, w, mean, rstd, b is not None)
+        y += b  # in place: y is ours
+    return y, (norm, w, mean, rstd, b is not None)
 
 
 def layernorm_backward(dout, cache):
     """dout (..., C) -> (dx (..., C), dw (C,), db (C,) or None)."""
-    x, w, mean, rstd, has_bias = cache
-    norm = (x - mean) * rstd  # (..., C) recomputed, see the module docstring
-    rows = tuple(range(dout.ndim - 1))
-    db = dout.sum(axis=rows) if has_bias else None  # y = ... + b
-    dw = (dout * norm).sum(axis=rows)  # y = norm * w + b
+    norm, w, _, rstd, has_bias = cache  # the mean is already subtracted out of norm
+    C = norm.shape[-1]
+    dout2, norm2 = dout.reshape(-1, C), norm.reshape(-1, C)  # (N, C): every row is one position
+    db = column_sums(dout2) if has_bias else None  # y = ... + b
+    dw = np.einsum("nc,nc->c", dout2, norm2)  # y = norm * w + b: sum over rows of dout * norm
     dnorm = dout * w  # (..., C)
     # norm = (x - mean) * rstd, where mean and rstd depend on every x of the row. Differentiating
-    # through both gives the two row-mean corrections below (llm.c derives the same formula).
-    dx = (
-        dnorm
-        - dnorm.mean(axis=-1, keepdims=True)
-        - norm * (dnorm * norm).mean(axis=-1, keepdims=True)
-    ) * rstd  # (..., C)
+    # through both gives the two row-mean corrections (llm.c derives the same formula):
+    #   dx = (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd
+    mean_dnorm = row_sums(dnorm) / C  # (..., 1)
+    mean_dnorm_norm = row_dots(dnorm, norm) / C  # (..., 1)
+    dx = dnorm  # in place from here on: dnorm is our own new array and is not needed again
+    dx -= mean_dnorm
+    dx -= norm * mean_dnorm_norm
+    dx *= rstd  # (..., C)
     return dx, dw, db

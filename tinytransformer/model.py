@@ -130,6 +130,8 @@ class Transformer:
             raise TypeError(f"config: expected a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise TypeError(f"dtype: expected a floating-point dtype such as float32, got {dtype}")
         self.params = init_params(config, np.random.default_rng(seed), self.dtype)
         self.grads = {}
         self.frozen = set()  # names the optimizer leaves alone, see freeze()

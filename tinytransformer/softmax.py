@@ -8,6 +8,7 @@ row that is entirely -inf gets all zeros instead of NaN.
 import numpy as np
 
 from tinytransformer.checks import check_float, check_ids
+from tinytransformer.linear import row_dots, row_sums
 
 IGNORE_INDEX = -100
 
@@ -23,17 +24,20 @@ def softmax_forward(x):
     check_float("x", x)
     m = x.max(axis=-1, keepdims=True)  # (..., 1)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)  # an all -inf row: no NaN
-    e = np.exp(x - m)  # (..., N), the largest entry of a row is exp(0) = 1: no overflow
-    s = e.sum(axis=-1, keepdims=True)  # (..., 1)
+    p = x - m  # (..., N) a new array of ours, updated in place below
+    np.exp(p, out=p)  # the largest entry of a row is exp(0) = 1: no overflow
+    s = row_sums(p)  # (..., 1)
     s[s == 0] = 1.0  # only an all -inf row sums to 0; its probabilities stay 0
-    p = e / s
+    p /= s
     return p, p
 
 
 def softmax_backward(dout, cache):
     """dout (..., N) -> dx (..., N).  p = softmax(x): dx = p * (dout - sum(dout * p))."""
     p = cache
-    return p * (dout - (dout * p).sum(axis=-1, keepdims=True))
+    dx = dout - row_dots(dout, p)  # (..., N) a new array of ours
+    dx *= p
+    return dx
 
 
 def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX):
@@ -57,9 +61,10 @@ def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX):
     check_ids("targets", targets[valid], high=V)
     safe_t = np.where(valid, targets, 0)  # ignored rows point at class 0, then get weight 0
     m = logits.max(axis=-1, keepdims=True)  # (..., 1)
-    e = np.exp(logits - m)  # (..., V)
-    s = e.sum(axis=-1, keepdims=True)  # (..., 1)
-    probs = e / s  # (..., V) cached: backward is probs - onehot
+    probs = logits - m  # (..., V) a new array of ours, updated in place below
+    np.exp(probs, out=probs)
+    s = row_sums(probs)  # (..., 1)
+    probs /= s  # (..., V) cached: backward is probs - onehot
     # -log p[target] = log(sum exp(z - m)) - (z[target] - m), computed without forming log(probs)
     z_t = np.take_along_axis(logits, safe_t[..., None], axis=-1)[..., 0]  # (...)
     nll = np.log(s[..., 0]) - (z_t - m[..., 0])  # (...)

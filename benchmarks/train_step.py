@@ -1,0 +1,249 @@
+"""Time one training step of tinytransformer and, when torch is installed, of PyTorch.
+
+A step is forward, backward, gradient-norm clipping (max norm 1) and an AdamW step (lr 1e-3,
+betas (0.9, 0.99), weight decay 0.1 on matrices only), on random token ids.
+
+    pip install -e .                           # once, so tinytransformer imports
+    python benchmarks/train_step.py            # nanoGPT's CPU config for Shakespeare, batch 12
+    python benchmarks/train_step.py --n-layer 6 --n-embd 192 --steps 100 --dtype float64
+
+Both models are timed in the same run, in alternating rounds of a few steps each, so that load
+from other processes on the machine falls on both alike; the ratio NumPy / PyTorch is the number
+to read. The PyTorch model is a small nanoGPT written out below (same sizes, tied head, tanh GELU,
+LayerNorm with biases, causal scaled_dot_product_attention as nanoGPT uses), trained with
+torch.optim.AdamW and clip_grad_norm_ with the same settings, on torch.set_num_threads(2).
+
+Columns: ms per step (median, 10th and 90th percentile), the medians of its three phases
+(forward; backward; clipping + optimizer), tokens per second at the median, and the peak memory
+of one step: for NumPy the tracemalloc peak (NumPy reports its array buffers to tracemalloc), i.e.
+activations, caches and gradients on top of the parameters and optimizer state; PyTorch's
+allocations are invisible to tracemalloc, so its row has none. The process's maximum resident set
+size (getrusage, both models and all libraries) is printed below the table.
+
+With a 2-core machine that is also busy with something else, multithreaded BLAS can slow down
+by 10x (a worker thread waits for a core); --blas-threads 1 (needs threadpoolctl) shows the
+single-threaded time. PyTorch's own threads suffer the same way.
+"""
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from tinytransformer.model import GPT, GPTConfig
+from tinytransformer.optim import AdamW, clip_grad_norm
+
+LR, BETAS, WEIGHT_DECAY, MAX_NORM = 1e-3, (0.9, 0.99), 0.1, 1.0
+SWITCH_PAUSE = 0.3  # seconds between the rounds of the two models
+
+
+class NumpyTrainer:
+    """One tinytransformer training step, phase by phase."""
+
+    name = "numpy"
+
+    def __init__(self, config, dtype):
+        self.model = GPT(config, seed=0, dtype=dtype)
+        self.opt = AdamW(self.model, lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY)
+
+    def step(self, x, y):
+        """-> (forward, backward, clip + optimizer) seconds."""
+        t0 = time.perf_counter()
+        _, loss = self.model(x, targets=y)
+        t1 = time.perf_counter()
+        self.model.backward()
+        t2 = time.perf_counter()
+        clip_grad_norm(self.model, MAX_NORM)
+        self.opt.step()
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2
+
+
+def torch_trainer(config, dtype):
+    """The same model and step in PyTorch; None when torch is not installed."""
+    try:
+        import torch
+        from torch import nn
+        from torch.nn import functional as F
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+
+    class Block(nn.Module):
+        def __init__(self, C, nh):
+            super().__init__()
+            self.nh = nh
+            self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+            self.c_attn, self.attn_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (a.view(B, T, self.nh, C // self.nh).transpose(1, 2) for a in (q, k, v))
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+            x = x + self.attn_proj(a.transpose(1, 2).contiguous().view(B, T, C))
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class TorchGPT(nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+            self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+            self.h = nn.ModuleList(Block(cfg.n_embd, cfg.n_head) for _ in range(cfg.n_layer))
+            self.ln_f = nn.LayerNorm(cfg.n_embd)
+            for p in self.parameters():  # biases stay 0 and layer-norm gains 1, as ours
+                if p.dim() >= 2:
+                    nn.init.normal_(p, 0.0, 0.02)
+
+        def forward(self, idx, targets):
+            pos = torch.arange(idx.shape[1])
+            x = self.wte(idx) + self.wpe(pos)
+            for block in self.h:
+                x = block(x)
+            logits = self.ln_f(x) @ self.wte.weight.T  # tied head, as ours
+            return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+    torch_dtype = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+    model = TorchGPT(config).to(torch_dtype)
+    # the same grouping as our AdamW: weight decay only on parameters with ndim >= 2
+    groups = [
+        {"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": WEIGHT_DECAY},
+        {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=LR, betas=BETAS)
+
+    class TorchTrainer:
+        name = "pytorch"
+
+        def step(self, x, y):
+            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+            t0 = time.perf_counter()
+            loss = model(xt, yt)
+            t1 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t2 = time.perf_counter()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
+            opt.step()
+            t3 = time.perf_counter()
+            return t1 - t0, t2 - t1, t3 - t2
+
+    return TorchTrainer()
+
+
+def tracemalloc_peak(trainer, x, y):
+    """Peak bytes NumPy allocates during one step, above what was allocated before it."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    trainer.step(x, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base
+
+
+def percentile(values, q):
+    return float(np.percentile(values, q))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--block-size", type=int, default=64)
+    parser.add_argument("--n-layer", type=int, default=4)
+    parser.add_argument("--n-head", type=int, default=4)
+    parser.add_argument("--n-embd", type=int, default=128)
+    parser.add_argument("--vocab-size", type=int, default=65)
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per model")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps per model first")
+    parser.add_argument("--round", type=int, default=5, help="steps per model per round")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--no-torch", action="store_true", help="time tinytransformer only")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="limit NumPy's BLAS to this many threads (needs threadpoolctl); default: untouched",
+    )
+    args = parser.parse_args(argv)
+
+    config = GPTConfig(
+        vocab_size=args.vocab_size,
+        block_size=args.block_size,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        n_embd=args.n_embd,
+        dropout=0.0,
+    )
+    B, T = args.batch_size, args.block_size
+    rng = np.random.default_rng(0)
+    batches = [
+        (rng.integers(0, config.vocab_size, (B, T)), rng.integers(0, config.vocab_size, (B, T)))
+        for _ in range(8)
+    ]
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits  # benchmark-only, optional dependency
+
+        # set before torch is imported, so that only NumPy's BLAS (OpenBLAS) is limited
+        threadpool_limits(limits=args.blas_threads, user_api="blas")
+    trainers = [NumpyTrainer(config, args.dtype)]
+    if not args.no_torch:
+        reference = torch_trainer(config, args.dtype)
+        if reference is None:
+            print("torch is not installed: timing tinytransformer only", file=sys.stderr)
+        else:
+            trainers.append(reference)
+
+    times = {t.name: [] for t in trainers}  # name -> [(forward, backward, optimizer)]
+    for t in trainers:
+        for i in range(args.warmup):
+            t.step(*batches[i % len(batches)])
+    done = 0
+    while done < args.steps:  # alternate rounds, so that machine load hits both models alike
+        n = min(args.round, args.steps - done)
+        for t in trainers:
+            # Idle a moment first: BLAS worker threads spin for a while after their last call
+            # (OpenBLAS for ~0.1 s) and would otherwise steal a core from the other model.
+            time.sleep(SWITCH_PAUSE)
+            t.step(*batches[done % len(batches)])  # untimed: reload caches after the switch
+            for i in range(done, done + n):
+                times[t.name].append(t.step(*batches[i % len(batches)]))
+        done += n
+    peak_numpy = tracemalloc_peak(trainers[0], *batches[0])
+
+    print(
+        f"config: B={B} T={T} n_layer={args.n_layer} n_head={args.n_head} n_embd={args.n_embd} "
+        f"V={args.vocab_size} {args.dtype}; {args.steps} steps after {args.warmup} warm-up, "
+        f"numpy {np.__version__}"
+    )
+    header = (
+        f"{'':8} {'median ms':>9} {'p10':>6} {'p90':>6} {'fwd':>6} {'bwd':>6} {'opt':>6} "
+        f"{'tokens/s':>9} {'peak MB':>8}"
+    )
+    print(header)
+    medians = {}
+    for name, rows in times.items():
+        total = [1e3 * sum(r) for r in rows]
+        phase = [statistics.median(1e3 * r[j] for r in rows) for j in range(3)]
+        medians[name] = statistics.median(total)
+        peak = f"{peak_numpy / 2**20:8.1f}" if name == "numpy" else f"{'-':>8}"
+        print(
+            f"{name:8} {medians[name]:9.1f} {percentile(total, 10):6.1f} "
+            f"{percentile(total, 90):6.1f} {phase[0]:6.1f} {phase[1]:6.1f} {phase[2]:6.1f} "
+            f"{B * T / medians[name] * 1e3:9.0f} {peak}"
+        )
+    if "pytorch" in medians:
+        print(f"ratio numpy / pytorch (median ms): {medians['numpy'] / medians['pytorch']:.2f}")
+    print(
+        "peak MB: tracemalloc peak of one NumPy step above the parameters and optimizer state; "
+        f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
