@@ -9,7 +9,7 @@ from tinytransformer.attention import (
     self_attention_backward,
     self_attention_forward,
 )
-from tinytransformer.block import BLOCK_PARAMS, block_backward, block_forward
+from tinytransformer.block import block_backward, block_forward, block_param_shapes
 from tinytransformer.dropout import dropout_backward, dropout_forward
 from tinytransformer.embedding import embedding_backward, embedding_forward
 from tinytransformer.gelu import gelu_backward, gelu_forward
@@ -124,6 +124,20 @@ def case_attention(rng, B, T, C, dtype, causal=True, padded=False):
     return forward, attention_backward, inputs
 
 
+def case_attention_causal_left_padded(rng, B, T, C, dtype):
+    """Causal attention with left padding: a query at a padded position sees no real key at
+    all, so its whole row is masked (softmax gives zeros there, not NaN)."""
+    nh = 2
+    mask = np.ones((B, T), dtype=np.int64)
+    mask[0, : T // 2] = 0  # the first half of row 0 is padding
+
+    def forward(q, k, v):
+        return attention_forward(q, k, v, causal=True, key_padding_mask=mask)
+
+    inputs = {n: rng.standard_normal((B, nh, T, C // nh)).astype(dtype) for n in "qkv"}
+    return forward, attention_backward, inputs
+
+
 def case_attention_bidirectional_padded(rng, B, T, C, dtype):
     return case_attention(rng, B, T, C, dtype, causal=False, padded=True)
 
@@ -155,27 +169,11 @@ def case_self_attention(rng, B, T, C, dtype):
 
 
 def block_params(rng, C, dtype, bias=True):
-    shapes = {
-        "ln_1.weight": (C,),
-        "ln_1.bias": (C,),
-        "attn.c_attn.weight": (C, 3 * C),
-        "attn.c_attn.bias": (3 * C,),
-        "attn.c_proj.weight": (C, C),
-        "attn.c_proj.bias": (C,),
-        "ln_2.weight": (C,),
-        "ln_2.bias": (C,),
-        "mlp.c_fc.weight": (C, 4 * C),
-        "mlp.c_fc.bias": (4 * C,),
-        "mlp.c_proj.weight": (4 * C, C),
-        "mlp.c_proj.bias": (C,),
-    }
-    assert tuple(shapes) == BLOCK_PARAMS
+    """Random block parameters; layer-norm gains around 1, everything else around 0."""
     params = {}
-    for name, shape in shapes.items():
-        if name.endswith(".bias") and not bias:
-            continue
+    for name, shape in block_param_shapes(C, bias).items():
         scale = 1.0 if name.startswith("ln") else 0.5
-        base = 1.0 if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") else 0.0
+        base = 1.0 if name in ("ln_1.weight", "ln_2.weight") else 0.0
         params[name] = (base + scale * rng.standard_normal(shape)).astype(dtype)
     return params
 
@@ -208,6 +206,7 @@ CASES = {
     "cross_entropy": case_cross_entropy,
     "attention_causal": case_attention,
     "attention_bidirectional_padded": case_attention_bidirectional_padded,
+    "attention_causal_left_padded": case_attention_causal_left_padded,
     "attention_dropout": case_attention_dropout,
     "self_attention": case_self_attention,
     "block": case_block,

@@ -269,3 +269,10 @@ def test_learns_a_tiny_task_to_full_train_accuracy(kind):
     assert accuracy == 1.0, f"{kind}: train accuracy {accuracy:.2f} after 100 steps"
     # from ln 2 = 0.69 at the start to under 0.01 (measured: 0.002 for the GPT, 0.0004 MaskedLM)
     assert losses[0] == pytest.approx(np.log(2), abs=0.05) and losses[-1] < 0.01, losses[::10]
+
+
+def test_an_unknown_pooling_is_an_error():
+    from tinytransformer.classifier import pool_forward
+
+    with pytest.raises(ValueError, match="pooling: expected one of .* got 'max'"):
+        pool_forward(np.zeros((1, 2, 3)), np.ones((1, 2)), "max")

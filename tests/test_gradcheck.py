@@ -41,7 +41,7 @@ def test_check_gradients_catches_a_wrong_backward():
     }
 
     def forgot_the_mean_terms(dout, cache):
-        x, w, mean, rstd, _ = cache
+        norm, w, mean, rstd, _ = cache
         dx, dw, db = layernorm_backward(dout, cache)
         return dout * w * rstd, dw, db  # treats mean and rstd as constants: wrong
 

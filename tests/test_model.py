@@ -483,3 +483,17 @@ def test_matches_hugging_face_gpt2_with_left_padding():
     )
     real = mask.astype(bool)
     np.testing.assert_allclose(logits[real], out.logits.detach().numpy()[real], rtol=0, atol=1e-10)
+
+
+def test_backward_checks_its_upstream_gradient():
+    model = GPT(GPTConfig(**SMALL))
+    idx = np.zeros((2, 3), dtype=np.int64)
+    logits, _ = model(idx)
+    with pytest.raises(ValueError, match=r"dlogits: expected shape \(2, 3, 11\), got \(3, 2, 11\)"):
+        model.backward(np.zeros((3, 2, 11), np.float32))
+    with pytest.raises(TypeError, match="float64"):
+        model.backward(np.zeros(logits.shape, np.float64))  # a float32 model
+    with pytest.raises(
+        ValueError, match=r"idx: expected at least one position, got shape \(1, 0\)"
+    ):
+        model(np.zeros((1, 0), dtype=np.int64))

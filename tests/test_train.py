@@ -110,3 +110,18 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     (corrupt / "ckpt.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(SystemExit, match=r"ckpt.npz: not a readable checkpoint"):
         main(["--resume", "--out", str(corrupt)])
+
+
+def test_grad_clip_0_switches_clipping_off_and_still_learns(tmp_path):
+    r, losses = run(TINY + ["--max-iters", "30", "--grad-clip", "0", "--learning-rate", "3e-3",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert np.mean(list(losses.values())[-5:]) < np.mean(list(losses.values())[:5]) - 0.3
+
+
+def test_count_flags_are_checked(tmp_path, capsys):
+    for flag in ("--eval-interval", "--eval-iters", "--batch-size"):
+        with pytest.raises(SystemExit):
+            main(TINY + [flag, "0", "--out", str(tmp_path)])
+        assert f"{flag}: expected a whole number >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="vocab_size: the char tokenizer's vocabulary"):
+        main(TINY + ["--vocab-size", "300", "--out", str(tmp_path)])

@@ -18,20 +18,27 @@ from tinytransformer.gelu import gelu_backward, gelu_forward
 from tinytransformer.layernorm import layernorm_backward, layernorm_forward
 from tinytransformer.linear import linear_backward, linear_forward
 
-BLOCK_PARAMS = (
-    "ln_1.weight",
-    "ln_1.bias",
-    "attn.c_attn.weight",
-    "attn.c_attn.bias",
-    "attn.c_proj.weight",
-    "attn.c_proj.bias",
-    "ln_2.weight",
-    "ln_2.bias",
-    "mlp.c_fc.weight",
-    "mlp.c_fc.bias",
-    "mlp.c_proj.weight",
-    "mlp.c_proj.bias",
-)
+
+def block_param_shapes(C, bias=True):
+    """The block's parameters, local name -> shape, in GPT-2's order. C is n_embd."""
+    shapes = {
+        "ln_1.weight": (C,),
+        "ln_1.bias": (C,),
+        "attn.c_attn.weight": (C, 3 * C),  # q, k, v side by side
+        "attn.c_attn.bias": (3 * C,),
+        "attn.c_proj.weight": (C, C),
+        "attn.c_proj.bias": (C,),
+        "ln_2.weight": (C,),
+        "ln_2.bias": (C,),
+        "mlp.c_fc.weight": (C, 4 * C),
+        "mlp.c_fc.bias": (4 * C,),
+        "mlp.c_proj.weight": (4 * C, C),
+        "mlp.c_proj.bias": (C,),
+    }
+    return {n: shape for n, shape in shapes.items() if bias or not n.endswith(".bias")}
+
+
+BLOCK_PARAMS = tuple(block_param_shapes(1))
 
 
 # the order self_attention_backward returns its parameter gradients in

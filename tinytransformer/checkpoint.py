@@ -141,6 +141,20 @@ def load_checkpoint(path, dtype=None):
     return Checkpoint(path, model, tokenizer, step, optim, meta["rng"], meta)
 
 
+def load_generator(path):
+    """load_checkpoint for sampling and evaluation: the model must be a GPT (a masked LM does
+    not generate text) and the checkpoint must carry its tokenizer."""
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt.model, GPT):
+        raise CheckpointError(
+            f"{path}: holds a {type(ckpt.model).__name__}; generating text needs a GPT "
+            "(train one with --objective clm)"
+        )
+    if ckpt.tokenizer is None:
+        raise CheckpointError(f"{path}: has no tokenizer, so text cannot be encoded for it")
+    return ckpt
+
+
 def find_checkpoint(out_dir):
     """The checkpoint to sample or evaluate from: best.npz (best validation loss), else ckpt.npz."""
     out_dir = Path(out_dir)

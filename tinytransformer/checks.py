@@ -51,3 +51,29 @@ def check_same_dtype(**arrays):
 def _ranks(ndim):
     ranks = [int(n) for n in np.atleast_1d(ndim)]
     return " or ".join(f"a {n}-d array" for n in ranks)
+
+
+def positive_int(text):
+    """argparse type for a count flag: a whole number >= 1, with a message that says so."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type for a count that may be 0 (say, --max-iters 0: evaluate only)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value

@@ -25,6 +25,7 @@ import numpy as np
 from tinytransformer.checks import check_ids
 from tinytransformer.dropout import dropout_backward, dropout_forward
 from tinytransformer.linear import linear_backward, linear_forward
+from tinytransformer.model import evaluating
 from tinytransformer.softmax import cross_entropy_backward, cross_entropy_forward
 
 POOLINGS = ("cls", "mean", "last")
@@ -42,6 +43,8 @@ def pool_forward(x, attention_mask, pooling):
     >>> [pool_forward(x, mask, p)[0].tolist() for p in POOLINGS]
     [[[0.0, 1.0]], [[1.0, 2.0]], [[2.0, 3.0]]]
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
     B, T, C = x.shape
     m = attention_mask.astype(bool)  # (B, T)
     if pooling == "mean":
@@ -234,18 +237,13 @@ class SequenceClassifier:
 
         batch_size: run the rows in chunks of this many (bounds the attention's memory).
         """
-        was_training = self.training
-        self.eval()
-        try:
-            step = len(idx) if batch_size is None else batch_size
-            out = []
+        step = len(idx) if batch_size is None else batch_size
+        out = []
+        with evaluating(self):
             for i in range(0, len(idx), max(step, 1)):
                 mask = None if attention_mask is None else attention_mask[i : i + step]
                 logits, _ = self.forward(idx[i : i + step], attention_mask=mask)
                 out.append(logits.argmax(axis=-1))
-        finally:
-            if was_training:
-                self.train()
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     # --- state ----------------------------------------------------------------------------------

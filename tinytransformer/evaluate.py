@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+from tinytransformer.checkpoint import CheckpointError, find_checkpoint, load_generator
+from tinytransformer.checks import positive_int
 from tinytransformer.files import write_atomic
 
 
@@ -26,7 +27,7 @@ def evaluate_run(out, checkpoint=None, split="val", n_prompts=5, prompt_tokens=1
     from tinytransformer.metrics import measure_latency, perplexity
 
     path = checkpoint or find_checkpoint(out)
-    ckpt = load_checkpoint(path)
+    ckpt = load_generator(path)
     args = ckpt.meta["extra"].get("args", {})
     _, data = prepare_data(args.get("data", "python-docs"), tokenizer=ckpt.tokenizer)
     ids = data.train_ids if split == "train" else data.val_ids
@@ -57,8 +58,10 @@ def main(argv=None):
     p.add_argument("--out", default="out", help="the training run's directory")
     p.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
     p.add_argument("--split", default="val", choices=("train", "val"))
-    p.add_argument("--max-new-tokens", type=int, default=50, help="tokens per latency prompt")
-    p.add_argument("--prompts", type=int, default=5, help="number of latency prompts")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, default=50, help="tokens per latency prompt"
+    )
+    p.add_argument("--prompts", type=positive_int, default=5, help="number of latency prompts")
     p.add_argument("--task", nargs="+", metavar="FILE", default=None,
                    help="HYPOTHESES REFERENCES [REFERENCES ...]: score BLEU and ROUGE")  # fmt: skip
     p.add_argument("--quiet", action="store_true")
@@ -90,5 +93,6 @@ def main(argv=None):
         f"p95 {lat['latency_p95_s']:.3f} s; {lat['mean_tokens_per_s']:.0f} tokens/s"
     )
     path = Path(args.out) / "eval.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(result, indent=2).encode())
     print(f"wrote {path}")

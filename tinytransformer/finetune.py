@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from tinytransformer.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.checks import non_negative_int, positive_int
 from tinytransformer.classifier import SequenceClassifier
 from tinytransformer.files import write_atomic
 from tinytransformer.metrics import classification_report, plot_confusion_matrix
 from tinytransformer.mlm import MaskedLM
-from tinytransformer.model import GPT, PRESETS, GPTConfig
+from tinytransformer.model import GPT, PRESETS, GPTConfig, evaluating
 from tinytransformer.optim import AdamW, clip_grad_norm
 from tinytransformer.tasks import LABEL_NAMES, load_task
 from tinytransformer.tokenizer import CharTokenizer
@@ -48,18 +49,18 @@ def build_parser():
         help="from scratch: the backbone (default mlm); with --init-from, must match",
     )
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
-    p.add_argument("--block-size", type=int, default=None, help="from scratch only")
-    p.add_argument("--trainable-blocks", type=int, default=None,
+    p.add_argument("--block-size", type=positive_int, default=None, help="from scratch only")
+    p.add_argument("--trainable-blocks", type=non_negative_int, default=None,
                    help="train only the last k blocks and the head (0: the head alone); "
                    "default: everything")  # fmt: skip
     p.add_argument("--pooling", default=None, choices=("cls", "mean", "last"))
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--learning-rate", type=float, default=3e-4)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-iters", type=int, default=600)
-    p.add_argument("--eval-interval", type=int, default=20)
-    p.add_argument("--patience", type=int, default=8,
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--max-iters", type=non_negative_int, default=600)
+    p.add_argument("--eval-interval", type=positive_int, default=20)
+    p.add_argument("--patience", type=positive_int, default=8,
                    help="stop after this many evaluations without a better val loss")  # fmt: skip
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
@@ -102,15 +103,12 @@ def build_backbone(args):
 def evaluate(clf, split):
     """-> (mean loss, accuracy) over a whole split, in eval mode, in chunks of 64 rows."""
     ids, mask, labels = split
-    was_training = clf.training
-    clf.eval()
     losses, correct = [], 0
-    for i in range(0, len(ids), 64):
-        logits, loss = clf(ids[i : i + 64], labels[i : i + 64], mask[i : i + 64])
-        losses.append(float(loss) * len(logits))
-        correct += int((logits.argmax(-1) == labels[i : i + 64]).sum())
-    if was_training:
-        clf.train()
+    with evaluating(clf):
+        for i in range(0, len(ids), 64):
+            logits, loss = clf(ids[i : i + 64], labels[i : i + 64], mask[i : i + 64])
+            losses.append(float(loss) * len(logits))
+            correct += int((logits.argmax(-1) == labels[i : i + 64]).sum())
     return sum(losses) / len(ids), correct / len(ids)
 
 
@@ -158,7 +156,8 @@ def finetune(args, log=print):
         rows = rng.integers(0, len(ids), size=args.batch_size)  # (B,)
         _, loss = clf(ids[rows], labels[rows], mask[rows])
         clf.backward()
-        clip_grad_norm(clf, args.grad_clip, names=opt.names)
+        if args.grad_clip > 0:
+            clip_grad_norm(clf, args.grad_clip, names=opt.names)
         opt.step()
         step_times.append(time.perf_counter() - t0)
         step += 1
@@ -195,7 +194,9 @@ def finetune(args, log=print):
     log(
         f"best val loss {best['val_loss']:.4f} (acc {best['val_acc']:.3f}) at step "
         f"{best['step']}; test accuracy {report.accuracy:.3f}, macro F1 "
-        f"{report.macro_f1:.3f}; {results['ms_per_step']:.1f} ms/step -> {out / 'results.json'}"
+        f"{report.macro_f1:.3f}; {step} steps"
+        + (f", {results['ms_per_step']:.1f} ms/step" if step_times else "")
+        + f" -> {out / 'results.json'}"
     )
     return results, clf
 

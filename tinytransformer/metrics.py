@@ -23,7 +23,6 @@ earlier context; batched latency; memory use.
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -37,6 +36,7 @@ from tinytransformer.classification import (
     confusion_matrix,
     plot_confusion_matrix,
 )
+from tinytransformer.model import evaluating
 from tinytransformer.rouge import DEFAULT_TYPES, RougeScore, corpus_rouge, rouge, rouge_multi
 
 __all__ = [
@@ -60,18 +60,6 @@ __all__ = [
     "sentence_bleu",
     "tokenize_13a",
 ]
-
-
-@contextmanager
-def _eval_mode(model):
-    """Run the body with the model in eval mode (no dropout), then restore its previous mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        if was_training:
-            model.train()
 
 
 # ----------------------------------------------------------------------------- perplexity
@@ -126,7 +114,7 @@ def perplexity(model, ids, block_size=None, batch_size=8, progress=True):
 
     total_nll = 0.0  # summed in float64 whatever the model's dtype
     n_tokens = 0
-    with _eval_mode(model):
+    with evaluating(model):
         for batch in tqdm(batches, desc="perplexity", disable=not progress):
             width = min(T, n_pred - batch[0])  # T, or less for the last window
             x = np.stack([ids[s : s + width] for s in batch])  # (B, width)
@@ -194,7 +182,7 @@ def measure_latency(model, prompts, max_new_tokens, clock=time.perf_counter, **s
             raise ValueError(f"prompts[{i}]: expected a non-empty 1-d int array, got {got}")
 
     responses = []
-    with _eval_mode(model):
+    with evaluating(model):
         for i, prompt in enumerate(prompts):
             idx = prompt[None, :]  # (1, T)
             start = clock()

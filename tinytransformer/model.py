@@ -9,6 +9,7 @@ encoder share; a subclass only says whether attention is causal.
 Left out: mixed precision, weight sharing beyond the tied head, and any training logic (train.py).
 """
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinytransformer.block import BLOCK_PARAMS, block_backward, block_forward
-from tinytransformer.checks import check_ids
+from tinytransformer.block import block_backward, block_forward, block_param_shapes
+from tinytransformer.checks import check_float, check_ids, check_same_dtype, check_shape
 from tinytransformer.dropout import dropout_backward, dropout_forward
 from tinytransformer.embedding import embedding_backward, embedding_forward
 from tinytransformer.layernorm import layernorm_backward, layernorm_forward
@@ -73,29 +74,26 @@ PRESETS = {
 }
 
 
+@contextlib.contextmanager
+def evaluating(model):
+    """Run the body with the model in eval mode (no dropout), then give it back in the mode it
+    was in, even if the body raises. Works for anything with train(), eval() and .training."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
+
+
 def param_shapes(config):
     """name -> shape of every parameter, in GPT-2's names and order."""
     C, V, bias = config.n_embd, config.vocab_size, config.bias
     shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (config.block_size, C)}
-    block = {
-        "ln_1.weight": (C,),
-        "ln_1.bias": (C,),
-        "attn.c_attn.weight": (C, 3 * C),
-        "attn.c_attn.bias": (3 * C,),
-        "attn.c_proj.weight": (C, C),
-        "attn.c_proj.bias": (C,),
-        "ln_2.weight": (C,),
-        "ln_2.bias": (C,),
-        "mlp.c_fc.weight": (C, 4 * C),
-        "mlp.c_fc.bias": (4 * C,),
-        "mlp.c_proj.weight": (4 * C, C),
-        "mlp.c_proj.bias": (C,),
-    }
-    assert tuple(block) == BLOCK_PARAMS
     for i in range(config.n_layer):
-        for name, shape in block.items():
-            if bias or not name.endswith(".bias"):
-                shapes[f"transformer.h.{i}.{name}"] = shape
+        for name, shape in block_param_shapes(C, bias).items():
+            shapes[f"transformer.h.{i}.{name}"] = shape
     shapes["transformer.ln_f.weight"] = (C,)
     if bias:
         shapes["transformer.ln_f.bias"] = (C,)
@@ -191,6 +189,8 @@ class Transformer:
         """
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
         T = idx.shape[1]
+        if T == 0:
+            raise ValueError(f"idx: expected at least one position, got shape {idx.shape}")
         if T > self.config.block_size:
             raise ValueError(
                 f"idx: sequence length {T} exceeds block_size {self.config.block_size}"
@@ -249,6 +249,9 @@ class Transformer:
                 raise RuntimeError("backward: the last forward pass had no targets, so no loss")
             # loss = cross_entropy(logits, targets)
             dlogits = cross_entropy_backward(np.asarray(1.0, self.dtype), c["loss"])
+        check_float("dlogits", dlogits)
+        check_shape("dlogits", dlogits, c["head"][0].shape[:-1] + (self.config.vocab_size,))
+        check_same_dtype(dlogits=dlogits, params=self.params["transformer.wte.weight"])
         # logits = x @ wte^T
         dx, dwte_head_T, _ = linear_backward(dlogits, c["head"])
         return self.backward_hidden(dx, dwte_head=dwte_head_T.T)
@@ -261,6 +264,9 @@ class Transformer:
         c = self._cache
         if c is None:
             raise RuntimeError("backward: run a forward pass first")
+        check_float("dx", dx)
+        check_shape("dx", dx, c["ln_f"][0].shape)
+        check_same_dtype(dx=dx, params=self.params["transformer.wte.weight"])
         g = {}
         # x = ln_f(x)
         dx, g["transformer.ln_f.weight"], g["transformer.ln_f.bias"] = layernorm_backward(
@@ -383,9 +389,7 @@ class GPT(Transformer):
                 stacklevel=2,
             )
             idx = idx[:, -bs:]
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             context = idx  # (B, t): what the model sees, at most block_size tokens
             kv = None
             for _ in range(max_new_tokens):
@@ -403,5 +407,3 @@ class GPT(Transformer):
                 nxt = sample_next(logits, temperature, top_k, top_p, rng)[:, None]  # (B, 1)
                 context = np.concatenate([context, nxt], axis=1)
                 yield nxt
-        finally:
-            self.training = was_training

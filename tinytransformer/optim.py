@@ -194,10 +194,12 @@ def clip_grad_norm(model, max_norm, names=None):
 
     Returns the norm before clipping as a Python float. A non-finite norm (inf or nan) is
     returned without scaling anything: the training loop should stop, not step on garbage.
+    max_norm=None only measures the norm (clipping switched off).
 
     Example: gradients [3, 4] have norm 5; with max_norm=1 they become about [0.6, 0.8].
     """
-    max_norm = _check_number("max_norm", max_norm, low=0.0)
+    if max_norm is not None:
+        max_norm = _check_number("max_norm", max_norm, low=0.0)
     names = list(model.grads) if names is None else list(names)
     absent = [n for n in names if n not in model.grads]
     if absent:
@@ -212,7 +214,7 @@ def clip_grad_norm(model, max_norm, names=None):
             flat = g.reshape(-1)
             sumsq += float(np.dot(flat, flat))
     total = math.sqrt(sumsq)
-    if not math.isfinite(total):
+    if max_norm is None or not math.isfinite(total):
         return total
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:

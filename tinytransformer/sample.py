@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from tinytransformer.checks import non_negative_int, positive_int
 from tinytransformer.softmax import softmax_forward
 
 
@@ -67,9 +68,9 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
 def add_sampling_args(parser):
     """The sampling flags, shared by `sample` and the end of `train`."""
     parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
-    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-k", type=positive_int, default=None)
     parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--max-new-tokens", type=non_negative_int, default=300)
 
 
 def generate_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed,
@@ -89,17 +90,17 @@ def main(argv=None):
     parser.add_argument("--out", default="out", help="the training run's directory")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
     parser.add_argument("--prompt", default="", help="text to continue (default: a newline)")
-    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--num-samples", type=positive_int, default=1)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
     add_sampling_args(parser)
     args = parser.parse_args(argv)
 
-    from tinytransformer.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
+    from tinytransformer.checkpoint import CheckpointError, find_checkpoint, load_generator
 
     try:
         path = args.checkpoint or find_checkpoint(args.out)
-        ckpt = load_checkpoint(path)
+        ckpt = load_generator(path)
     except CheckpointError as e:
         sys.exit(f"error: {e}")
     model, tokenizer = ckpt.model, ckpt.tokenizer

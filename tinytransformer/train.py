@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from tinytransformer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinytransformer.checks import non_negative_int, positive_int
 from tinytransformer.data import prepare_data
 from tinytransformer.mlm import MaskedLM, mlm_batch
-from tinytransformer.model import GPT, PRESETS, GPTConfig
+from tinytransformer.model import GPT, PRESETS, GPTConfig, evaluating
 from tinytransformer.optim import AdamW, clip_grad_norm, get_lr
 
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "bias")  # fixed by a checkpoint
@@ -58,33 +59,33 @@ def build_parser(suppress_defaults=False):
         help="python-docs (embedded), python-docs-pretrain (without the fine-tuning task's "
         "val/test text), shakespeare (downloaded once), or a text file path")  # fmt: skip
     add("--tokenizer", "char", choices=("char", "bpe"))
-    add("--vocab-size", None, type=int, help="BPE vocabulary size (default 512)")
+    add("--vocab-size", None, type=positive_int, help="BPE vocabulary size (default 512)")
     add("--objective", "clm", choices=("clm", "mlm"), help="causal LM (GPT) or masked LM")
     g = p.add_argument_group("model")
     add("--preset", "small", choices=sorted(PRESETS), help="sizes; the flags below override")
     for flag in ("--n-layer", "--n-head", "--n-embd", "--block-size"):
-        add(flag, None, type=int)
+        add(flag, None, type=positive_int)
     add("--dropout", 0.0, type=float)
     add("--bias", True, type=_bool, help="biases in linear layers and layer norms (true/false)")
     g = p.add_argument_group("optimisation")
-    add("--batch-size", 12, type=int)
-    add("--max-iters", 2000, type=int)
+    add("--batch-size", 12, type=positive_int)
+    add("--max-iters", 2000, type=non_negative_int)
     add("--learning-rate", 1e-3, type=float)
     add("--min-lr", 1e-4, type=float)
-    add("--warmup-iters", 100, type=int)
-    add("--lr-decay-iters", None, type=int, help="default: max-iters")
+    add("--warmup-iters", 100, type=non_negative_int)
+    add("--lr-decay-iters", None, type=positive_int, help="default: max-iters")
     add("--weight-decay", 0.1, type=float)
     add("--beta1", 0.9, type=float)
     add("--beta2", 0.99, type=float)
     add("--grad-clip", 1.0, type=float, help="0 disables clipping")
     g = p.add_argument_group("evaluation and output")
-    add("--eval-interval", 250, type=int)
-    add("--eval-iters", 50, type=int, help="batches per split in each evaluation")
+    add("--eval-interval", 250, type=positive_int)
+    add("--eval-iters", 50, type=positive_int, help="batches per split in each evaluation")
     add("--seed", 1337, type=int)
     add("--out", "out", help="directory for checkpoints, metrics.jsonl and loss.png")
     add("--resume", False, action="store_true", help="continue the run in --out")
     add("--init-from", None, help="start from this checkpoint's weights (a new run)")
-    add("--sample-tokens", 300, type=int, help="tokens to sample at the end (0: none)")
+    add("--sample-tokens", 300, type=non_negative_int, help="tokens to sample at the end (0: none)")
     add("--quiet", False, action="store_true", help="no progress bar")
     del g
     return p
@@ -128,18 +129,15 @@ def estimate_loss(run, step):
     """Mean loss over eval_iters batches of each split. The batches come from a generator seeded
     by (seed, step), so evaluation draws nothing from the training generators: a resumed run
     sees the same batches as an uninterrupted one."""
-    model = run.model
-    was_training = model.training
-    model.eval()
     out = {}
-    for i, split in enumerate(("train", "val")):
-        rng = np.random.default_rng([run.args.seed, step, i])
-        losses = []
-        for _ in range(run.args.eval_iters):
-            idx, targets, mask = make_batch(run, split, rng)
-            losses.append(float(model(idx, targets, attention_mask=mask)[1]))
-        out[split] = float(np.mean(losses))
-    model.training = was_training
+    with evaluating(run.model):
+        for i, split in enumerate(("train", "val")):
+            rng = np.random.default_rng([run.args.seed, step, i])
+            losses = []
+            for _ in range(run.args.eval_iters):
+                idx, targets, mask = make_batch(run, split, rng)
+                losses.append(float(run.model(idx, targets, attention_mask=mask)[1]))
+            out[split] = float(np.mean(losses))
     return out
 
 
@@ -243,7 +241,7 @@ def setup(args, given):
     tokenizer, data = prepare_data(
         args.data,
         args.tokenizer,
-        args.vocab_size if args.tokenizer == "bpe" else None,
+        args.vocab_size,
         tokenizer=None if ckpt is None else ckpt.tokenizer,
     )
     model_class = OBJECTIVES[args.objective]
@@ -376,9 +374,8 @@ def train(args, given=None, stop_after=None, log=print):
                 loss = float(loss)
                 if math.isfinite(loss):
                     model.backward()
-                    norm = clip_grad_norm(model, args.grad_clip, names=opt.names)
-                    if args.grad_clip <= 0:
-                        norm = 0.0  # clip_grad_norm above only measured; nothing was clipped
+                    max_norm = args.grad_clip if args.grad_clip > 0 else None  # None: measure only
+                    norm = clip_grad_norm(model, max_norm, names=opt.names)
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 bar.close()
                 what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {norm}"
