@@ -120,27 +120,29 @@ def block_backward(dout, cache):
     """dout (B, T, C) -> (dx (B, T, C), grads dict with the block's parameter names)."""
     g = {}
     # out = x1 + m
-    dx1, dm = residual_backward(dout, None)
+    dx1, dm = residual_backward(dout, None)  # (B, T, C) each
     # m = dropout(m)
-    dm = dropout_backward(dm, cache["drop2"])
+    dm = dropout_backward(dm, cache["drop2"])  # (B, T, C)
     # m = gelu_out @ mlp.c_proj.weight + mlp.c_proj.bias
-    dg, g["mlp.c_proj.weight"], g["mlp.c_proj.bias"] = linear_backward(dm, cache["mproj"])
+    dg, g["mlp.c_proj.weight"], g["mlp.c_proj.bias"] = linear_backward(
+        dm, cache["mproj"]
+    )  # (B, T, 4C)
     # gelu_out = gelu(f)
-    df = gelu_backward(dg, cache["gelu"])
+    df = gelu_backward(dg, cache["gelu"])  # (B, T, 4C)
     # f = h2 @ mlp.c_fc.weight + mlp.c_fc.bias
-    dh2, g["mlp.c_fc.weight"], g["mlp.c_fc.bias"] = linear_backward(df, cache["fc"])
+    dh2, g["mlp.c_fc.weight"], g["mlp.c_fc.bias"] = linear_backward(df, cache["fc"])  # (B, T, C)
     # h2 = ln_2(x1); x1 also feeds the residual, so its two gradients add
-    dx1_ln, g["ln_2.weight"], g["ln_2.bias"] = layernorm_backward(dh2, cache["ln2"])
+    dx1_ln, g["ln_2.weight"], g["ln_2.bias"] = layernorm_backward(dh2, cache["ln2"])  # (B, T, C)
     dx1_ln += dx1  # in place: layernorm_backward's result is a new array of ours
-    dx1 = dx1_ln
+    dx1 = dx1_ln  # (B, T, C)
     # x1 = x + a
-    dx, da = residual_backward(dx1, None)
+    dx, da = residual_backward(dx1, None)  # (B, T, C) each
     # a = dropout(attn(h))
-    da = dropout_backward(da, cache["drop1"])
-    dh, *attn_grads = self_attention_backward(da, cache["attn"])
+    da = dropout_backward(da, cache["drop1"])  # (B, T, C)
+    dh, *attn_grads = self_attention_backward(da, cache["attn"])  # dh (B, T, C)
     g.update(zip(ATTN_PARAMS, attn_grads))
     # h = ln_1(x); x also feeds the residual
-    dx_ln, g["ln_1.weight"], g["ln_1.bias"] = layernorm_backward(dh, cache["ln1"])
+    dx_ln, g["ln_1.weight"], g["ln_1.bias"] = layernorm_backward(dh, cache["ln1"])  # (B, T, C)
     dx_ln += dx  # in place, as above
-    dx = dx_ln
+    dx = dx_ln  # (B, T, C)
     return dx, {name: grad for name, grad in g.items() if grad is not None}
