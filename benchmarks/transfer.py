@@ -17,6 +17,7 @@ Prints a table and writes OUT/transfer.json.
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -30,74 +31,75 @@ def pretrain(objective, out, args):
     if ckpt.is_file():
         print(f"reusing {ckpt}")
         return ckpt
-    argv = [
-        "--objective",
-        objective,
-        "--data",
-        "python-docs-pretrain",
-        "--preset",
-        args.preset,
-        "--block-size",
-        str(args.block_size),
-        "--max-iters",
-        str(args.pretrain_iters),
-        "--eval-interval",
-        "250",
-        "--eval-iters",
-        "20",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    argv = ["--objective", objective, "--data", "python-docs-pretrain", "--preset", args.preset,
+            "--tokenizer", args.tokenizer, "--block-size", str(args.block_size),
+            "--max-iters", str(args.pretrain_iters), "--eval-interval", "250",
+            "--eval-iters", "20", "--out", str(out), "--quiet"]  # fmt: skip
     t0 = time.perf_counter()
     tr.train(tr.build_parser().parse_args(argv))
     print(f"pretrained {objective} in {time.perf_counter() - t0:.0f} s")
     return ckpt
 
 
+def _one_blas_thread():
+    try:  # threadpoolctl is optional; without it, set OPENBLAS_NUM_THREADS=1 yourself
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _finetune(argv):
+    results, _ = ft.finetune(ft.build_parser().parse_args(argv), log=lambda *a: None)
+    return results
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out-transfer")
     p.add_argument("--preset", default="small")
-    p.add_argument("--block-size", type=int, default=128)
+    p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--pretrain-iters", type=int, default=2000)
-    p.add_argument("--finetune-iters", type=int, default=400)
+    p.add_argument("--finetune-iters", type=int, default=300)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--tokenizer", default="char", choices=("char", "bpe"))
+    p.add_argument("--pooling", default=None, choices=("cls", "mean", "last"),
+                   help="default: [CLS] for the encoder, the last token for the GPT")  # fmt: skip
+    p.add_argument("--jobs", type=int, default=2, help="fine-tuning runs at a time")
     args = p.parse_args()
     out = Path(args.out)
     mlm = pretrain("mlm", out / "pretrain-mlm", args)
     gpt = pretrain("clm", out / "pretrain-gpt", args)
-    common = ["--preset", args.preset, "--max-iters", str(args.finetune_iters), "--quiet"]
-    runs = {
-        "(a) encoder from scratch": ["--arch", "mlm"],
-        "(a') GPT from scratch": ["--arch", "gpt"],
+    common = ["--max-iters", str(args.finetune_iters), "--quiet"]
+    common += ["--pooling", args.pooling] if args.pooling else []
+    runs = {  # the scratch runs take the pretrained model's config and tokenizer, not its weights
+        "(a) encoder from scratch": ["--init-from", str(mlm), "--scratch"],
+        "(a') GPT from scratch": ["--init-from", str(gpt), "--scratch"],
         "(b) fine-tuned from masked LM": ["--init-from", str(mlm)],
         "(c) fine-tuned from GPT": ["--init-from", str(gpt)],
         "(d) masked LM, last block only": ["--init-from", str(mlm), "--trainable-blocks", "1"],
     }
-    results = {}
-    for name, extra in runs.items():
-        results[name] = []
-        for seed in args.seeds:
-            argv = (
-                common
-                + extra
-                + ["--seed", str(seed), "--out", str(out / "ft" / f"{name[:4]}{seed}")]
-            )
-            if "--init-from" not in extra:
-                argv += ["--block-size", str(args.block_size)]
-            r, _ = ft.finetune(ft.build_parser().parse_args(argv), log=lambda *a: None)
+    jobs = [(name, seed, common + extra + ["--seed", str(seed), "--out",
+             str(out / "ft" / f"{name[:4]}{seed}")]) for name, extra in runs.items()
+            for seed in args.seeds]  # fmt: skip
+    results = {name: [] for name in runs}
+    # each fine-tuning run in its own process, --jobs at a time (one BLAS thread each)
+    with ProcessPoolExecutor(args.jobs, initializer=_one_blas_thread) as pool:
+        futures = {pool.submit(_finetune, argv): (name, seed) for name, seed, argv in jobs}
+        for future in as_completed(futures):
+            name, seed = futures[future]
+            r = future.result()
             results[name].append(r)
-            print(
-                f"{name} seed {seed}: test acc {r['test_acc']:.3f}, {r['ms_per_step']:.1f} ms/step"
-            )
+            ms = r["ms_per_step"] or 0.0
+            print(f"{name} seed {seed}: test acc {r['test_acc']:.3f}, {ms:.1f} ms/step", flush=True)
     print(f"\n| run | test accuracy (mean ± sd over {len(args.seeds)} seeds) | macro F1 | "
           "trainable params | ms/step |\n|---|---|---|---|---|")  # fmt: skip
     summary = {}
     for name, rs in results.items():
         acc = np.array([r["test_acc"] for r in rs])
         f1 = np.array([r["test_macro_f1"] for r in rs])
-        ms = np.median([r["ms_per_step"] for r in rs])
+        ms = np.median([r["ms_per_step"] or np.nan for r in rs])
         summary[name] = {"test_acc": acc.tolist(), "test_macro_f1": f1.tolist(), "ms_per_step": ms,
                          "trainable_parameters": rs[0]["trainable_parameters"]}  # fmt: skip
         print(f"| {name} | {acc.mean():.3f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.3f} | "

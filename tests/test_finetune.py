@@ -129,3 +129,15 @@ def test_the_optimizer_moves_exactly_the_unfrozen_parameters(mlm_ckpt):
 def test_zero_steps_scores_the_untrained_head(mlm_ckpt, tmp_path):
     r, _ = ft(["--init-from", str(mlm_ckpt), "--max-iters", "0", "--out", str(tmp_path)])
     assert r["steps"] == 0 and r["ms_per_step"] is None and r["best_step"] == 0
+
+
+def test_scratch_takes_the_checkpoints_shape_and_tokenizer_but_not_its_weights(mlm_ckpt, tmp_path):
+    trained = load_checkpoint(mlm_ckpt).model.params
+    r, clf = ft(["--init-from", str(mlm_ckpt), "--scratch", "--max-iters", "0",
+                 "--train-per-class", "5", "--out", str(tmp_path)])  # fmt: skip
+    assert r["source"].startswith("scratch")
+    fresh = clf.backbone.params
+    assert set(fresh) == set(trained)
+    assert all(fresh[n].shape == trained[n].shape for n in trained)
+    assert not np.array_equal(fresh["transformer.h.0.attn.c_attn.weight"],
+                              trained["transformer.h.0.attn.c_attn.weight"])  # fmt: skip

@@ -48,12 +48,24 @@ def build_parser():
         choices=sorted(ARCHS),
         help="from scratch: the backbone (default mlm); with --init-from, must match",
     )
+    p.add_argument(
+        "--scratch",
+        action="store_true",
+        help="with --init-from: take the checkpoint's config and tokenizer but not its weights "
+        "(the from-scratch baseline that differs from fine-tuning only in the weights)",
+    )
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
     p.add_argument("--block-size", type=positive_int, default=None, help="from scratch only")
     p.add_argument("--trainable-blocks", type=non_negative_int, default=None,
                    help="train only the last k blocks and the head (0: the head alone); "
                    "default: everything")  # fmt: skip
     p.add_argument("--pooling", default=None, choices=("cls", "mean", "last"))
+    p.add_argument(
+        "--train-per-class",
+        type=positive_int,
+        default=None,
+        help="labelled training paragraphs per class (default: the task's 75)",
+    )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--learning-rate", type=float, default=3e-4)
@@ -87,6 +99,9 @@ def build_backbone(args):
                 f"checkpoint's block_size={backbone.config.block_size}"
             )
         backbone.config.dropout = args.dropout
+        if args.scratch:  # same architecture and tokenizer, fresh random weights
+            fresh = type(backbone)(backbone.config, seed=args.seed)
+            return fresh, ckpt.tokenizer, f"scratch, shaped like {args.init_from}"
         return backbone, ckpt.tokenizer, str(args.init_from)
     # from scratch: the tokenizer a pretraining run on python-docs-pretrain would have, so the
     # comparison with a pretrained model differs only in the weights
@@ -119,7 +134,8 @@ def finetune(args, log=print):
 
     backbone, tokenizer, source = build_backbone(args)
     is_encoder = isinstance(backbone, MaskedLM)
-    task = load_task(tokenizer, backbone.config.block_size, add_cls=is_encoder)
+    caps = {} if args.train_per_class is None else {"train_cap": args.train_per_class}
+    task = load_task(tokenizer, backbone.config.block_size, add_cls=is_encoder, **caps)
     clf = SequenceClassifier(backbone, len(LABEL_NAMES), args.pooling, args.dropout, args.seed)
     if args.trainable_blocks is not None:
         clf.freeze(args.trainable_blocks)  # before the optimizer: it reads what is frozen
