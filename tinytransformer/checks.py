@@ -53,27 +53,21 @@ def _ranks(ndim):
     return " or ".join(f"a {n}-d array" for n in ranks)
 
 
-def positive_int(text):
-    """argparse type for a count flag: a whole number >= 1, with a message that says so."""
+def whole_number(low):
+    """An argparse type for a count flag: a whole number >= low, with a message that says so."""
     import argparse
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type for a count that may be 0 (say, --max-iters 0: evaluate only)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+positive_int = whole_number(1)  # --batch-size, --eval-interval, ...
+non_negative_int = whole_number(0)  # --max-iters 0 evaluates without training
