@@ -7,14 +7,11 @@ imports a stage's module when that subcommand runs so `--help` stays fast.
 import argparse
 import sys
 
-COMMANDS = {
-    "finetune": ("tinytransformer.finetune", "fine-tune a model on the topic classification task"),
-    "eval": ("tinytransformer.evaluate", "perplexity and latency of a run, or BLEU/ROUGE of files"),
+COMMANDS = {  # in the order of the data flow
+    "train": ("tinytransformer.train", "train a model (default: a GPT on the embedded corpus)"),
     "sample": ("tinytransformer.sample", "sample text from a trained model"),
-    "train": (
-        "tinytransformer.train",
-        "train a model (default: a GPT on the embedded corpus)",
-    ),
+    "eval": ("tinytransformer.evaluate", "perplexity and latency of a run, or BLEU/ROUGE of files"),
+    "finetune": ("tinytransformer.finetune", "fine-tune a model on the topic classification task"),
 }
 
 
