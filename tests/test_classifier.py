@@ -276,3 +276,13 @@ def test_an_unknown_pooling_is_an_error():
 
     with pytest.raises(ValueError, match="pooling: expected one of .* got 'max'"):
         pool_forward(np.zeros((1, 2, 3)), np.ones((1, 2)), "max")
+
+
+def test_backward_checks_its_upstream_gradient():
+    backbone = GPT(TransformerConfig(vocab_size=7, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    clf = SequenceClassifier(backbone, 3)
+    clf(np.zeros((2, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"dlogits: expected shape \(2, 3\), got \(3, 2\)"):
+        clf.backward(np.zeros((3, 2), np.float32))
+    with pytest.raises(TypeError, match="dlogits: expected the model's dtype float32, got float64"):
+        clf.backward(np.zeros((2, 3), np.float64))

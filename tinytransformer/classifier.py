@@ -25,8 +25,8 @@ import numpy as np
 from tinytransformer.checks import check_ids
 from tinytransformer.dropout import dropout_backward, dropout_forward
 from tinytransformer.linear import linear_backward, linear_forward
-from tinytransformer.model import evaluating
-from tinytransformer.softmax import cross_entropy_backward, cross_entropy_forward
+from tinytransformer.model import evaluating, logits_gradient
+from tinytransformer.softmax import cross_entropy_forward
 
 POOLINGS = ("cls", "mean", "last")
 HEAD = ("classifier.weight", "classifier.bias")
@@ -213,13 +213,8 @@ class SequenceClassifier:
         """Fill self.grads for the last forward pass; dlogits (B, K) backpropagates another
         objective than the loss. Frozen backbone parameters get no gradient."""
         c = self._cache
-        if c is None:
-            raise RuntimeError("backward: run a forward pass first")
-        if dlogits is None:
-            if "loss" not in c:
-                raise RuntimeError("backward: the last forward pass had no labels, so no loss")
-            # loss = cross_entropy(logits, labels)
-            dlogits = cross_entropy_backward(np.asarray(1.0, self.dtype), c["loss"])
+        logits_shape = None if c is None else (c["head"][0].shape[0], self.n_classes)  # (B, K)
+        dlogits = logits_gradient(c, dlogits, logits_shape, self.dtype, targets="labels")
         g = {}
         # logits = h @ W + b
         dh, g["classifier.weight"], g["classifier.bias"] = linear_backward(dlogits, c["head"])

@@ -74,6 +74,24 @@ PRESETS = {
 }
 
 
+def logits_gradient(cache, dlogits, logits_shape, dtype, targets="targets"):
+    """The gradient a backward pass starts from: d loss / d logits from the cached loss when
+    dlogits is None, else dlogits itself, checked against the logits' shape and the model's
+    dtype. Shared by every model with a loss on top (GPT, MaskedLM, SequenceClassifier)."""
+    if cache is None:
+        raise RuntimeError("backward: run a forward pass first")
+    if dlogits is None:
+        if "loss" not in cache:
+            raise RuntimeError(f"backward: the last forward pass had no {targets}, so no loss")
+        # loss = cross_entropy(logits, targets)
+        return cross_entropy_backward(np.asarray(1.0, dtype), cache["loss"])
+    check_float("dlogits", dlogits)
+    check_shape("dlogits", dlogits, logits_shape)
+    if dlogits.dtype != dtype:
+        raise TypeError(f"dlogits: expected the model's dtype {dtype}, got {dlogits.dtype}")
+    return dlogits
+
+
 @contextlib.contextmanager
 def evaluating(model):
     """Run the body with the model in eval mode (no dropout), then give it back in the mode it
@@ -242,16 +260,9 @@ class Transformer:
         a trainable parameter: nothing under it needs a gradient.
         """
         c = self._cache
-        if c is None:
-            raise RuntimeError("backward: run a forward pass first")
-        if dlogits is None:
-            if "loss" not in c:
-                raise RuntimeError("backward: the last forward pass had no targets, so no loss")
-            # loss = cross_entropy(logits, targets)
-            dlogits = cross_entropy_backward(np.asarray(1.0, self.dtype), c["loss"])
-        check_float("dlogits", dlogits)
-        check_shape("dlogits", dlogits, c["head"][0].shape[:-1] + (self.config.vocab_size,))
-        check_same_dtype(dlogits=dlogits, params=self.params["transformer.wte.weight"])
+        V = self.config.vocab_size
+        logits_shape = None if c is None else c["head"][0].shape[:-1] + (V,)  # (B, T, V)
+        dlogits = logits_gradient(c, dlogits, logits_shape, self.dtype)
         # logits = x @ wte^T
         dx, dwte_head_T, _ = linear_backward(dlogits, c["head"])
         return self.backward_hidden(dx, dwte_head=dwte_head_T.T)
