@@ -10,9 +10,9 @@ def check_float(name, x, ndim=None):
     """Check that `x` is a floating-point ndarray (of rank `ndim` when given)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype.kind != "f":  # float16/32/64; np.issubdtype agrees, ~10x slower
         raise TypeError(f"{name}: expected a floating-point array, got dtype {x.dtype}")
-    if ndim is not None and x.ndim not in np.atleast_1d(ndim):
+    if ndim is not None and x.ndim not in _as_tuple(ndim):
         raise ValueError(f"{name}: expected {_ranks(ndim)}, got shape {x.shape}")
     return x
 
@@ -21,9 +21,9 @@ def check_ids(name, idx, high, ndim=None):
     """Check that `idx` is an integer ndarray with every value in [0, high)."""
     if not isinstance(idx, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array of token ids, got {type(idx).__name__}")
-    if not np.issubdtype(idx.dtype, np.integer):
+    if idx.dtype.kind not in "iu":  # signed or unsigned integers
         raise TypeError(f"{name}: expected integer token ids, got dtype {idx.dtype}")
-    if ndim is not None and idx.ndim not in np.atleast_1d(ndim):
+    if ndim is not None and idx.ndim not in _as_tuple(ndim):
         raise ValueError(f"{name}: expected {_ranks(ndim)}, got shape {idx.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= high):
         bad = idx[(idx < 0) | (idx >= high)].flat[0]
@@ -48,8 +48,13 @@ def check_same_dtype(**arrays):
         raise TypeError(f"expected one floating dtype for all of them, got {listed}")
 
 
+def _as_tuple(ndim):
+    """2 -> (2,); (2, 3) -> (2, 3)."""
+    return tuple(ndim) if isinstance(ndim, (tuple, list)) else (ndim,)
+
+
 def _ranks(ndim):
-    ranks = [int(n) for n in np.atleast_1d(ndim)]
+    ranks = [int(n) for n in _as_tuple(ndim)]
     return " or ".join(f"a {n}-d array" for n in ranks)
 
 
