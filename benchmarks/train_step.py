@@ -13,6 +13,10 @@ to read. The PyTorch model is a small nanoGPT written out below (same sizes, tie
 LayerNorm with biases, causal scaled_dot_product_attention as nanoGPT uses), trained with
 torch.optim.AdamW and clip_grad_norm_ with the same settings, on torch.set_num_threads(2).
 
+A third row, "matmuls", times only the matrix products of the NumPy step (every linear layer
+forward and backward, and the attention products), on arrays of the same shapes: what is left of
+the step if every element-wise pass were free.
+
 Columns: ms per step (median, 10th and 90th percentile), the medians of its three phases
 (forward; backward; clipping + optimizer), tokens per second at the median, and the peak memory
 of one step: for NumPy the tracemalloc peak (NumPy reports its array buffers to tracemalloc), i.e.
@@ -61,6 +65,48 @@ class NumpyTrainer:
         self.opt.step()
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
+
+
+class MatmulTrainer:
+    """Only the matrix products of a tinytransformer step, on arrays of the same shapes: the part
+    of the step that is OpenBLAS's, and the floor the NumPy code could reach if every other pass
+    over memory cost nothing."""
+
+    name = "matmuls"
+
+    def __init__(self, config, dtype, batch_size):
+        rng = np.random.default_rng(0)
+        B, T, C, nh = batch_size, config.block_size, config.n_embd, config.n_head
+        N, hs, V = B * T, C // nh, config.vocab_size
+
+        def a(*shape):
+            return rng.standard_normal(shape).astype(dtype)
+
+        linears = [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] * config.n_layer + [(C, V)]
+        self.linears = [(a(N, i), a(i, o), a(N, o)) for i, o in linears]  # x, W, dy
+        self.q, self.k, self.v = a(B, nh, T, hs), a(B, nh, T, hs), a(B, nh, T, hs)
+        self.att = a(B, nh, T, T)
+        self.n_layer = config.n_layer
+
+    def step(self, x, y):
+        """-> (forward, backward, 0.0) seconds."""
+        q, k, v, att = self.q, self.k, self.v, self.att
+        t0 = time.perf_counter()
+        for x2, w, _ in self.linears:
+            x2 @ w  # y = x W
+        for _ in range(self.n_layer):
+            q @ k.swapaxes(-1, -2)  # scores
+            att @ v  # weighted values
+        t1 = time.perf_counter()
+        for x2, w, dy in self.linears:
+            dy @ w.T  # dx
+            x2.T @ dy  # dW
+        for _ in range(self.n_layer):
+            att.swapaxes(-1, -2) @ v  # dv = att^T dy
+            att @ k  # dq = dscores k
+            att.swapaxes(-1, -2) @ q  # dk = dscores^T q
+        t2 = time.perf_counter()
+        return t1 - t0, t2 - t1, 0.0
 
 
 def torch_trainer(config, dtype):
@@ -191,7 +237,7 @@ def main(argv=None):
 
         # set before torch is imported, so that only NumPy's BLAS (OpenBLAS) is limited
         threadpool_limits(limits=args.blas_threads, user_api="blas")
-    trainers = [NumpyTrainer(config, args.dtype)]
+    trainers = [NumpyTrainer(config, args.dtype), MatmulTrainer(config, args.dtype, B)]
     if not args.no_torch:
         reference = torch_trainer(config, args.dtype)
         if reference is None:
@@ -232,13 +278,18 @@ def main(argv=None):
         phase = [statistics.median(1e3 * r[j] for r in rows) for j in range(3)]
         medians[name] = statistics.median(total)
         peak = f"{peak_numpy / 2**20:8.1f}" if name == "numpy" else f"{'-':>8}"
+        tokens_per_s = f"{B * T / medians[name] * 1e3:9.0f}" if name != "matmuls" else f"{'-':>9}"
         print(
             f"{name:8} {medians[name]:9.1f} {percentile(total, 10):6.1f} "
             f"{percentile(total, 90):6.1f} {phase[0]:6.1f} {phase[1]:6.1f} {phase[2]:6.1f} "
-            f"{B * T / medians[name] * 1e3:9.0f} {peak}"
+            f"{tokens_per_s} {peak}"
         )
     if "pytorch" in medians:
         print(f"ratio numpy / pytorch (median ms): {medians['numpy'] / medians['pytorch']:.2f}")
+    print(
+        f"matmuls: only the step's matrix products, same shapes, NumPy/OpenBLAS: "
+        f"{medians['matmuls'] / medians['numpy']:.0%} of the NumPy step"
+    )
     print(
         "peak MB: tracemalloc peak of one NumPy step above the parameters and optimizer state; "
         f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
