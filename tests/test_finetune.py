@@ -141,3 +141,33 @@ def test_scratch_takes_the_checkpoints_shape_and_tokenizer_but_not_its_weights(m
     assert all(fresh[n].shape == trained[n].shape for n in trained)
     assert not np.array_equal(fresh["transformer.h.0.attn.c_attn.weight"],
                               trained["transformer.h.0.attn.c_attn.weight"])  # fmt: skip
+
+
+def test_head_warmup_trains_the_head_alone_then_everything(mlm_ckpt, tmp_path, monkeypatch):
+    import tinytransformer.finetune as finetune_module
+    from tinytransformer.optim import AdamW
+
+    made = []  # one [names, steps taken] per optimizer finetune makes
+
+    class Recording(AdamW):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append([set(self.names), 0])
+
+        def step(self):
+            made[-1][1] += 1
+            super().step()
+
+    monkeypatch.setattr(finetune_module, "AdamW", Recording)
+    r, clf = ft(["--init-from", str(mlm_ckpt), "--head-warmup", "3", "--max-iters", "7",
+               "--eval-interval", "100", "--out", str(tmp_path)])  # fmt: skip
+    (head_names, head_steps), (all_names, all_steps) = made
+    assert (head_steps, all_steps) == (3, 4)
+    assert head_names == {n for n in all_names if n.startswith(("classifier.", "transformer.ln_f"))}
+    assert {"transformer.wte.weight", "transformer.h.0.attn.c_attn.weight"} <= all_names
+    assert r["trainable_parameters"] == sum(p.size for p in clf.params.values())
+
+
+def test_freeze_none_unfreezes_everything(mlm_ckpt):
+    model = load_checkpoint(mlm_ckpt).model
+    assert model.freeze(0).frozen and not model.freeze(None).frozen

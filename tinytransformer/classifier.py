@@ -137,7 +137,8 @@ class SequenceClassifier:
         return self.backbone.frozen
 
     def freeze(self, trainable_blocks):
-        """Train only the last `trainable_blocks` blocks, ln_f and the head (see model.freeze)."""
+        """Train only the last `trainable_blocks` blocks, ln_f and the head; None: train all
+        (see model.freeze)."""
         self.backbone.freeze(trainable_blocks)
         return self
 

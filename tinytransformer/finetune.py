@@ -3,6 +3,7 @@
     1. load pretrained weights          --init-from CHECKPOINT (or none: train from scratch)
     2. prepare the labeled task data     tasks.load_task: paragraph -> kind of Python doc topic
     3. adjust only the last layers       --trainable-blocks k: the last k blocks + the head train
+                                         (--head-warmup n: the head alone for the first n steps)
     4. train with regularisation         --dropout, --weight-decay, early stopping (--patience)
                                          that restores the best validation weights
 
@@ -59,6 +60,9 @@ def build_parser():
     p.add_argument("--trainable-blocks", type=non_negative_int, default=None,
                    help="train only the last k blocks and the head (0: the head alone); "
                    "default: everything")  # fmt: skip
+    p.add_argument("--head-warmup", type=non_negative_int, default=0,
+                   help="train the head alone for this many steps first, then the blocks too "
+                   "(linear probing, then fine-tuning); default 0")  # fmt: skip
     p.add_argument("--pooling", default=None, choices=("cls", "mean", "last"))
     p.add_argument(
         "--train-per-class",
@@ -137,10 +141,17 @@ def finetune(args, log=print):
     caps = {} if args.train_per_class is None else {"train_cap": args.train_per_class}
     task = load_task(tokenizer, backbone.config.block_size, add_cls=is_encoder, **caps)
     clf = SequenceClassifier(backbone, len(LABEL_NAMES), args.pooling, args.dropout, args.seed)
-    if args.trainable_blocks is not None:
-        clf.freeze(args.trainable_blocks)  # before the optimizer: it reads what is frozen
-    opt = AdamW(clf, args.learning_rate, betas=(0.9, 0.99), weight_decay=args.weight_decay)
-    n_trainable = sum(clf.params[n].size for n in opt.names)
+
+    def optimizer(trainable_blocks):
+        """Freeze, then a new AdamW over what is left trainable (it reads `clf.frozen`)."""
+        clf.freeze(trainable_blocks)
+        return AdamW(clf, args.learning_rate, betas=(0.9, 0.99), weight_decay=args.weight_decay)
+
+    # With --head-warmup, the head alone trains first (0 blocks), so that the first, large
+    # gradients of a random head do not reach the pretrained blocks; then the blocks join.
+    clf.freeze(args.trainable_blocks)
+    n_trainable = sum(p.size for n, p in clf.params.items() if n not in clf.frozen)
+    opt = optimizer(0 if args.head_warmup else args.trainable_blocks)
     log(
         f"{type(backbone).__name__} from {source}: {clf.num_parameters():,} parameters, "
         f"{n_trainable:,} trainable | task sizes: "
@@ -168,6 +179,8 @@ def finetune(args, log=print):
                 break
         if step >= args.max_iters:
             break
+        if step == args.head_warmup > 0:  # warm-up over: the blocks join, with fresh moments
+            opt = optimizer(args.trainable_blocks)
         t0 = time.perf_counter()
         rows = rng.integers(0, len(ids), size=args.batch_size)  # (B,)
         _, loss = clf(ids[rows], labels[rows], mask[rows])

@@ -310,11 +310,15 @@ class Transformer:
         return self.config.n_layer
 
     def freeze(self, trainable_blocks):
-        """Freeze everything but the last `trainable_blocks` blocks and the final layer norm.
+        """Freeze everything but the last `trainable_blocks` blocks and the final layer norm;
+        None freezes nothing (every parameter trains again).
 
         The tied token embedding is also the output head, so it stays frozen: the head trains
         through the final layer norm (and a task head, if one sits on top).
         """
+        if trainable_blocks is None:
+            self.frozen = set()
+            return self
         n = self.config.n_layer
         if not 0 <= trainable_blocks <= n:
             raise ValueError(f"trainable_blocks: expected 0..{n}, got {trainable_blocks}")
