@@ -20,8 +20,9 @@ import sys
 import time
 
 import numpy as np
+from model_args import add_model_args, model_config
 
-from tinytransformer.model import GPT, GPTConfig
+from tinytransformer.model import GPT
 
 
 def timed_generate(model, prompt, new_tokens, use_cache):
@@ -32,24 +33,13 @@ def timed_generate(model, prompt, new_tokens, use_cache):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--block-size", type=int, default=256)
-    parser.add_argument("--n-layer", type=int, default=4)
-    parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--n-embd", type=int, default=128)
-    parser.add_argument("--vocab-size", type=int, default=65)
+    add_model_args(parser, block_size=256)
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3, help="runs per mode; the median is shown")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args(argv)
 
-    config = GPTConfig(
-        vocab_size=args.vocab_size,
-        block_size=args.block_size,
-        n_layer=args.n_layer,
-        n_head=args.n_head,
-        n_embd=args.n_embd,
-    )
+    config = model_config(args)
     model = GPT(config, seed=0, dtype=args.dtype).eval()
     rng = np.random.default_rng(0)
     prompt = rng.integers(0, config.vocab_size, size=(1, args.prompt_tokens))

@@ -37,8 +37,9 @@ import time
 import tracemalloc
 
 import numpy as np
+from model_args import add_model_args, model_config
 
-from tinytransformer.model import GPT, GPTConfig
+from tinytransformer.model import GPT
 from tinytransformer.optim import AdamW, clip_grad_norm
 
 LR, BETAS, WEIGHT_DECAY, MAX_NORM = 1e-3, (0.9, 0.99), 0.1, 1.0
@@ -199,16 +200,11 @@ def percentile(values, q):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_args(parser, block_size=64)
     parser.add_argument("--batch-size", type=int, default=12)
-    parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--n-layer", type=int, default=4)
-    parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--n-embd", type=int, default=128)
-    parser.add_argument("--vocab-size", type=int, default=65)
     parser.add_argument("--steps", type=int, default=50, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per model first")
     parser.add_argument("--round", type=int, default=5, help="steps per model per round")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--no-torch", action="store_true", help="time tinytransformer only")
     parser.add_argument(
         "--blas-threads",
@@ -218,14 +214,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    config = GPTConfig(
-        vocab_size=args.vocab_size,
-        block_size=args.block_size,
-        n_layer=args.n_layer,
-        n_head=args.n_head,
-        n_embd=args.n_embd,
-        dropout=0.0,
-    )
+    config = model_config(args)
     B, T = args.batch_size, args.block_size
     rng = np.random.default_rng(0)
     batches = [
