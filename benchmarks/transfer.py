@@ -6,7 +6,9 @@
     (d') the same for the GPT checkpoint
 
 over several seeds, with wall time per fine-tuning step. Both pretraining runs read
-python-docs-pretrain, which leaves out the task's val and test paragraphs.
+python-docs-stdlib-pretrain by default: pydoc's topics and the standard library's docstrings
+(2.1 MB, docstrings.py), without the task's val and test text; `--data python-docs-pretrain`
+pretrains on the topics alone (0.28 MB).
 
     python benchmarks/transfer.py                       # pretrain both, then 6 x 3 fine-tunings
     python benchmarks/transfer.py --block-size 64 --mlm-iters 2000 --seeds 0 1 2 --out out-64
@@ -17,8 +19,9 @@ block 256 its loss has not yet left the plateau of a model that ignores its cont
 The context is 256 characters because the task's paragraphs are: with 64, a model sees the
 first ten words of a paragraph whose median length is 148 characters.
 
-The work is kept in OUT, so an interrupted run picks up where it stopped: pretrained checkpoints
-are reused when present (delete them to pretrain again), and so is a fine-tuning run whose
+The work is kept in OUT, so an interrupted run picks up where it stopped: a pretraining run
+with the same flags is reused when finished and resumed when not (other flags are an error:
+delete it or choose another OUT), and a fine-tuning run is reused when its
 OUT/ft/<run>/results.json was written with the same arguments.
 Prints a table and writes OUT/transfer.json.
 """
@@ -33,18 +36,28 @@ import numpy as np
 
 from tinytransformer import finetune as ft
 from tinytransformer import train as tr
+from tinytransformer.checkpoint import read_checkpoint
 
 
 def pretrain(objective, out, args):
+    """-> the checkpoint of a finished pretraining run in `out`: reused if one is there with
+    the same flags, continued (--resume) if it stopped early, else trained from the start."""
     ckpt = out / "ckpt.npz"
-    if ckpt.is_file():
-        print(f"reusing {ckpt}")
-        return ckpt
     iters = args.mlm_iters if objective == "mlm" else args.clm_iters
-    argv = ["--objective", objective, "--data", "python-docs-pretrain", "--preset", args.preset,
+    argv = ["--objective", objective, "--data", args.data, "--preset", args.preset,
             "--tokenizer", args.tokenizer, "--block-size", str(args.block_size),
             "--max-iters", str(iters), "--eval-interval", "250",
             "--eval-iters", "20", "--out", str(out), "--quiet"]  # fmt: skip
+    if ckpt.is_file():
+        meta, _, _ = read_checkpoint(ckpt)
+        wanted = {**vars(tr.build_parser().parse_args(argv)), "resume": None}
+        if {**meta["extra"]["args"], "resume": None} != wanted:  # a resumed run saves resume=True
+            raise SystemExit(f"{ckpt} was pretrained with other flags: delete {out} or use --out")
+        if meta["step"] >= iters:
+            print(f"reusing {ckpt} (step {meta['step']})")
+            return ckpt
+        print(f"{ckpt} stopped at step {meta['step']} of {iters}: resuming")
+        argv.append("--resume")
     t0 = time.perf_counter()
     tr.train(tr.build_parser().parse_args(argv))
     print(f"pretrained {objective} in {time.perf_counter() - t0:.0f} s")
@@ -73,9 +86,12 @@ def _finetune(argv):
     return results
 
 
-def main():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out-transfer")
+    p.add_argument("--data", default="python-docs-stdlib-pretrain",
+                   choices=("python-docs-stdlib-pretrain", "python-docs-pretrain"),
+                   help="pretraining corpus (both without the task's val/test text)")  # fmt: skip
     p.add_argument("--preset", default="small")
     p.add_argument("--block-size", type=int, default=256)
     p.add_argument("--clm-iters", type=int, default=2000, help="GPT pretraining steps")
@@ -86,13 +102,14 @@ def main():
     p.add_argument("--pooling", default=None, choices=("cls", "mean", "last"),
                    help="default: [CLS] for the encoder, the last token for the GPT")  # fmt: skip
     p.add_argument("--jobs", type=int, default=2, help="fine-tuning runs at a time")
-    args = p.parse_args()
-    out = Path(args.out)
-    mlm = pretrain("mlm", out / "pretrain-mlm", args)
-    gpt = pretrain("clm", out / "pretrain-gpt", args)
+    return p
+
+
+def finetuning_jobs(args, mlm, gpt):
+    """-> [(row name, seed, finetune argv)] for the six rows and every seed."""
     common = ["--max-iters", str(args.finetune_iters), "--quiet"]
     common += ["--pooling", args.pooling] if args.pooling else []
-    runs = {  # the scratch runs take the pretrained model's config and tokenizer, not its weights
+    rows = {  # the scratch runs take the pretrained model's config and tokenizer, not its weights
         "(a) encoder from scratch": ["--init-from", str(mlm), "--scratch"],
         "(a') GPT from scratch": ["--init-from", str(gpt), "--scratch"],
         "(b) fine-tuned from masked LM": ["--init-from", str(mlm)],
@@ -100,22 +117,36 @@ def main():
         "(d) masked LM, last block only": ["--init-from", str(mlm), "--trainable-blocks", "1"],
         "(d') GPT, last block only": ["--init-from", str(gpt), "--trainable-blocks", "1"],
     }
-    jobs = [(name, seed, common + extra + ["--seed", str(seed), "--out",
-             str(out / "ft" / f"{name[:4]}{seed}")]) for name, extra in runs.items()
+    ft_dir = Path(args.out) / "ft"
+    return [(name, seed, common + extra + ["--seed", str(seed), "--out",
+             str(ft_dir / f"{name[:4]}{seed}")]) for name, extra in rows.items()
             for seed in args.seeds]  # fmt: skip
-    results = {name: [] for name in runs}
-    # each fine-tuning run in its own process, --jobs at a time (one BLAS thread each)
-    with ProcessPoolExecutor(args.jobs, initializer=_one_blas_thread) as pool:
+
+
+def run_jobs(jobs, n_jobs):
+    """Run the fine-tunings, each in its own process, n_jobs at a time (one BLAS thread each);
+    -> {row name: [results of each seed, in seed order]}."""
+    results = {name: {} for name, _, _ in jobs}
+    with ProcessPoolExecutor(n_jobs, initializer=_one_blas_thread) as pool:
         futures = {pool.submit(_finetune, argv): (name, seed) for name, seed, argv in jobs}
         for future in as_completed(futures):
             name, seed = futures[future]
             r = future.result()
-            results[name].append(r)
+            results[name][seed] = r
             ms = r["ms_per_step"] or 0.0
             print(f"{name} seed {seed}: test acc {r['test_acc']:.3f}, {ms:.1f} ms/step", flush=True)
+    return {name: [by_seed[s] for s in sorted(by_seed)] for name, by_seed in results.items()}
+
+
+def main():
+    args = build_parser().parse_args()
+    out = Path(args.out)
+    mlm = pretrain("mlm", out / "pretrain-mlm", args)
+    gpt = pretrain("clm", out / "pretrain-gpt", args)
+    results = run_jobs(finetuning_jobs(args, mlm, gpt), args.jobs)
     print(f"\n| run | test accuracy (mean ± sd over {len(args.seeds)} seeds) | macro F1 | "
           "trainable params | ms/step |\n|---|---|---|---|---|")  # fmt: skip
-    summary = {}
+    summary = {"args": vars(args)}
     for name, rs in results.items():
         acc = np.array([r["test_acc"] for r in rs])
         f1 = np.array([r["test_macro_f1"] for r in rs])

@@ -9,9 +9,10 @@ The pipeline, in the order `prepare_data` runs it:
 
 Corpora: "python-docs" is Python's own documentation topics, shipped with every CPython as
 `pydoc_data.topics`, so it needs no download ("python-docs-pretrain" is the same without the text
-that the fine-tuning task in tasks.py tests on); "shakespeare" is Tiny Shakespeare, downloaded on
-request once into a cache directory and checked against its sha256; any other name is a path to a
-UTF-8 text file.
+that the fine-tuning task in tasks.py tests on; "python-docs-stdlib-pretrain" adds the standard
+library's docstrings, read from its source, see docstrings.py); "shakespeare" is Tiny
+Shakespeare, downloaded on request once into a cache directory and checked against its sha256;
+any other name is a path to a UTF-8 text file.
 
 What this file leaves out: streaming corpora larger than memory (everything is one str and one
 int64 array), shuffled epochs (batches are independent random windows, as in nanoGPT), document
@@ -34,7 +35,7 @@ SHAKESPEARE_URL = (
 )
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
-CORPUS_NAMES = ("python-docs", "python-docs-pretrain", "shakespeare")
+CORPUS_NAMES = ("python-docs", "python-docs-pretrain", "python-docs-stdlib-pretrain", "shakespeare")
 SPLITS = ("train", "val")
 
 
@@ -56,6 +57,13 @@ def load_corpus(name_or_path="python-docs", cache_dir=None):
         from tinytransformer.tasks import pretraining_text
 
         return pretraining_text()
+    if name_or_path == "python-docs-stdlib-pretrain":
+        # six times more text of the same kind: the above, then the standard library's
+        # docstrings without any that repeat the task's held-out text (docstrings.py)
+        from tinytransformer.docstrings import stdlib_docstrings
+        from tinytransformer.tasks import heldout_text, pretraining_text
+
+        return pretraining_text() + "\n\n" + stdlib_docstrings(holdout_text=heldout_text())
     if name_or_path == "shakespeare":
         return _shakespeare(_cache_dir(cache_dir))
     return _read_text_file(name_or_path)

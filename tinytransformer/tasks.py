@@ -230,6 +230,14 @@ def heldout_paragraphs(splits=("val", "test")):
     return frozenset(x for s in splits for t in topics[s] for x in by_topic[t])
 
 
+def heldout_text(splits=("val", "test")):
+    """The whole text of the given splits' topics, joined by blank lines (a str): what a
+    pretraining corpus from elsewhere must not overlap (docstrings.stdlib_docstrings)."""
+    _check_splits(splits)
+    topics = _topics()
+    return "\n\n".join(topics[t] for s in splits for t in split_topics()[s])
+
+
 def pretraining_text(holdout=("val", "test")):
     """The python-docs corpus without the held-out evaluation text.
 

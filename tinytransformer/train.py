@@ -57,7 +57,8 @@ def build_parser(suppress_defaults=False):
     g = p.add_argument_group("data")
     add("--data", "python-docs",
         help="python-docs (embedded), python-docs-pretrain (without the fine-tuning task's "
-        "val/test text), shakespeare (downloaded once), or a text file path")  # fmt: skip
+        "val/test text), python-docs-stdlib-pretrain (that + the stdlib's docstrings), "
+        "shakespeare (downloaded once), or a text file path")  # fmt: skip
     add("--tokenizer", "char", choices=("char", "bpe"))
     add("--vocab-size", None, type=positive_int, help="BPE vocabulary size (default 512)")
     add("--objective", "clm", choices=("clm", "mlm"), help="causal LM (GPT) or masked LM")
