@@ -6,9 +6,9 @@
     (d') the same for the GPT checkpoint
 
 over several seeds, with wall time per fine-tuning step. Both pretraining runs read
-python-docs-stdlib-pretrain by default: pydoc's topics and the standard library's docstrings
-(2.1 MB, docstrings.py), without the task's val and test text; `--data python-docs-pretrain`
-pretrains on the topics alone (0.28 MB).
+python-docs-pretrain by default, pydoc's topics without the task's val and test text (0.28 MB);
+`--data python-docs-stdlib-pretrain` adds the standard library's docstrings (2.1 MB in all,
+docstrings.py), again without the held-out text.
 
     python benchmarks/transfer.py                       # pretrain both, then 6 x 3 fine-tunings
     python benchmarks/transfer.py --block-size 64 --mlm-iters 2000 --seeds 0 1 2 --out out-64
@@ -50,8 +50,10 @@ def pretrain(objective, out, args):
             "--eval-iters", "20", "--out", str(out), "--quiet"]  # fmt: skip
     if ckpt.is_file():
         meta, _, _ = read_checkpoint(ckpt)
-        wanted = {**vars(tr.build_parser().parse_args(argv)), "resume": None}
-        if {**meta["extra"]["args"], "resume": None} != wanted:  # a resumed run saves resume=True
+        # the flags that shape the run (not where it lives, nor whether it was ever resumed)
+        same = {"out": None, "resume": None, "quiet": None}
+        wanted = vars(tr.build_parser().parse_args(argv))
+        if {**meta["extra"]["args"], **same} != {**wanted, **same}:
             raise SystemExit(f"{ckpt} was pretrained with other flags: delete {out} or use --out")
         if meta["step"] >= iters:
             print(f"reusing {ckpt} (step {meta['step']})")
@@ -75,12 +77,14 @@ def _one_blas_thread():
 
 def _finetune(argv):
     """-> the results of `finetune argv`: those in its --out directory if a finished run left
-    them there with the same arguments, else from a new run."""
-    args = ft.build_parser().parse_args(argv)
+    them there with the same arguments, else from a new run. A flag added to finetune after
+    the run counts as given its default, which is what the run did."""
+    parser = ft.build_parser()
+    args = parser.parse_args(argv)
     done = Path(args.out) / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
-        if results.get("args") == vars(args):
+        if {**vars(parser.parse_args([])), **results.get("args", {})} == vars(args):
             return results
     results, _ = ft.finetune(args, log=lambda *a: None)
     return results
@@ -89,8 +93,8 @@ def _finetune(argv):
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="out-transfer")
-    p.add_argument("--data", default="python-docs-stdlib-pretrain",
-                   choices=("python-docs-stdlib-pretrain", "python-docs-pretrain"),
+    p.add_argument("--data", default="python-docs-pretrain",
+                   choices=("python-docs-pretrain", "python-docs-stdlib-pretrain"),
                    help="pretraining corpus (both without the task's val/test text)")  # fmt: skip
     p.add_argument("--preset", default="small")
     p.add_argument("--block-size", type=int, default=256)

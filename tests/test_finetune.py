@@ -171,3 +171,27 @@ def test_head_warmup_trains_the_head_alone_then_everything(mlm_ckpt, tmp_path, m
 def test_freeze_none_unfreezes_everything(mlm_ckpt):
     model = load_checkpoint(mlm_ckpt).model
     assert model.freeze(0).frozen and not model.freeze(None).frozen
+
+
+def test_learning_rate_warms_up_then_decays_as_train_does(mlm_ckpt, tmp_path, monkeypatch):
+    import tinytransformer.finetune as finetune_module
+    from tinytransformer.optim import AdamW, get_lr
+
+    used = []  # the rate of every step taken
+
+    class Recording(AdamW):
+        def step(self):
+            used.append(self.lr)
+            super().step()
+
+    monkeypatch.setattr(finetune_module, "AdamW", Recording)
+    r, _ = ft(["--init-from", str(mlm_ckpt), "--learning-rate", "1e-3", "--warmup-iters", "3",
+               "--min-lr", "1e-4", "--max-iters", "8", "--eval-interval", "4",
+               "--out", str(tmp_path)])  # fmt: skip
+    assert used == [get_lr(i, 1e-3, 3, 8, 1e-4) for i in range(8)]
+    assert used[0] < used[1] < used[2] < used[3] == 1e-3 > used[4] > used[7] > 1e-4
+    assert [h["lr"] for h in r["history"]] == [used[0], used[4], 1e-4]  # steps 0, 4, 8
+
+    used.clear()  # the defaults: one constant rate
+    ft(["--init-from", str(mlm_ckpt), "--max-iters", "3", "--out", str(tmp_path)])
+    assert used == [3e-4] * 3

@@ -5,12 +5,14 @@
     3. adjust only the last layers       --trainable-blocks k: the last k blocks + the head train
                                          (--head-warmup n: the head alone for the first n steps)
     4. train with regularisation         --dropout, --weight-decay, early stopping (--patience)
-                                         that restores the best validation weights
+                                         that restores the best validation weights; optionally
+                                         a warm-up and decay of the learning rate
+                                         (--warmup-iters, --min-lr: train's schedule)
 
 Then the test split is scored once (accuracy, macro F1, confusion matrix) and everything is
 written to OUT/results.json (and OUT/confusion.png).
-Left out: learning-rate schedules (a constant rate), checkpoints of the classifier (results
-are the product here), data augmentation.
+Left out: checkpoints of the classifier (results are the product here), data augmentation,
+layer-wise learning rates.
 """
 
 import argparse
@@ -29,7 +31,7 @@ from tinytransformer.files import write_atomic
 from tinytransformer.metrics import classification_report, plot_confusion_matrix
 from tinytransformer.mlm import MaskedLM
 from tinytransformer.model import GPT, PRESETS, GPTConfig, evaluating
-from tinytransformer.optim import AdamW, clip_grad_norm
+from tinytransformer.optim import AdamW, clip_grad_norm, get_lr
 from tinytransformer.tasks import LABEL_NAMES, load_task
 from tinytransformer.tokenizer import CharTokenizer
 
@@ -73,6 +75,15 @@ def build_parser():
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument(
+        "--warmup-iters",
+        type=non_negative_int,
+        default=0,
+        help="linear warm-up of the learning rate over this many steps (default 0)",
+    )
+    p.add_argument("--min-lr", type=float, default=None,
+                   help="cosine decay to this rate at --max-iters (default: --learning-rate, "
+                   "i.e. no decay)")  # fmt: skip
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--max-iters", type=non_negative_int, default=600)
     p.add_argument("--eval-interval", type=positive_int, default=20)
@@ -157,6 +168,8 @@ def finetune(args, log=print):
         f"{n_trainable:,} trainable | task sizes: "
         + ", ".join(f"{s} {len(task[s][2])}" for s in ("train", "val", "test"))
     )
+    min_lr = args.learning_rate if args.min_lr is None else args.min_lr
+    decay_end = max(args.max_iters, args.warmup_iters)  # get_lr: the decay ends after warm-up
     ids, mask, labels = task["train"]
     rng = np.random.default_rng([args.seed, 2])
     best = {"val_loss": math.inf, "step": 0, "state": clf.state_dict()}
@@ -164,9 +177,12 @@ def finetune(args, log=print):
     bar = tqdm(total=args.max_iters, disable=args.quiet, unit="step", dynamic_ncols=True)
     clf.train()
     while True:
+        # a small rate for the first steps keeps a random head's large gradients from
+        # overwriting what the trunk learned in pretraining (defaults: a constant rate)
+        lr = get_lr(step, args.learning_rate, args.warmup_iters, decay_end, min_lr)
         if step % args.eval_interval == 0 or step == args.max_iters:
             val_loss, val_acc = evaluate(clf, task["val"])
-            history.append({"step": step, "val_loss": val_loss, "val_acc": val_acc})
+            history.append({"step": step, "val_loss": val_loss, "val_acc": val_acc, "lr": lr})
             if val_loss < best["val_loss"]:
                 best = {"val_loss": val_loss, "val_acc": val_acc, "step": step,
                         "state": clf.state_dict()}  # fmt: skip
@@ -181,6 +197,7 @@ def finetune(args, log=print):
             break
         if step == args.head_warmup > 0:  # warm-up over: the blocks join, with fresh moments
             opt = optimizer(args.trainable_blocks)
+        opt.lr = lr
         t0 = time.perf_counter()
         rows = rng.integers(0, len(ids), size=args.batch_size)  # (B,)
         _, loss = clf(ids[rows], labels[rows], mask[rows])
