@@ -58,7 +58,7 @@ def load_corpus(name_or_path="python-docs", cache_dir=None):
 
         return pretraining_text()
     if name_or_path == "python-docs-stdlib-pretrain":
-        # six times more text of the same kind: the above, then the standard library's
+        # 7.5 times more text of the same kind: the above, then the standard library's
         # docstrings without any that repeat the task's held-out text (docstrings.py)
         from tinytransformer.docstrings import stdlib_docstrings
         from tinytransformer.tasks import heldout_text, pretraining_text
