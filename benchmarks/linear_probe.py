@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.block import block_forward
 from tinytransformer.checkpoint import load_checkpoint
-from tinytransformer.embedding import embedding_forward
 from tinytransformer.mlm import MaskedLM
-from tinytransformer.tasks import load_task
+from tinytransformer.model import evaluating
+from tinytransformer.tasks import LABEL_NAMES, load_task
 
 LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried, on standardised features
 
@@ -33,18 +32,13 @@ LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried, on standardi
 def layer_features(model, ids, mask, chunk=50):
     """ids, mask (N, T) -> (L + 1, N, C): the mean-pooled hidden state after the embedding and
     after each of the L blocks (eval mode: no dropout)."""
-    P, cfg = model.params, model.config
     out = []
-    for i in range(0, len(ids), chunk):
-        idx, am = ids[i : i + chunk], mask[i : i + chunk]  # (B, T) each
-        w = am / am.sum(axis=1, keepdims=True)  # (B, T): 1/n on real tokens, 0 on padding
-        x, _ = embedding_forward(idx, P["transformer.wte.weight"], P["transformer.wpe.weight"])
-        pooled = [np.einsum("bt,btc->bc", w, x)]  # (B, C)
-        for layer in range(cfg.n_layer):
-            x, _ = block_forward(x, model.block_params(layer), cfg.n_head, causal=model.causal,
-                                 key_padding_mask=am, training=False)  # fmt: skip
-            pooled.append(np.einsum("bt,btc->bc", w, x))  # (B, C)
-        out.append(np.stack(pooled))  # (L + 1, B, C)
+    with evaluating(model):
+        for i in range(0, len(ids), chunk):
+            idx, am = ids[i : i + chunk], mask[i : i + chunk]  # (B, T) each
+            w = am / am.sum(axis=1, keepdims=True)  # (B, T): 1/n on real tokens, 0 on padding
+            states = model.hidden_states(idx, am)  # L + 1 arrays (B, T, C)
+            out.append(np.stack([np.einsum("bt,btc->bc", w, x) for x in states]))  # (L+1, B, C)
     return np.concatenate(out, axis=1).astype(np.float64)  # (L + 1, N, C)
 
 
@@ -76,11 +70,11 @@ def probe(model, tokenizer):
     is_encoder = isinstance(model, MaskedLM)
     task = load_task(tokenizer, model.config.block_size, add_cls=is_encoder)
     feats = {s: (layer_features(model, *task[s][:2]), task[s][2]) for s in task}
-    n_classes = int(task["train"][2].max()) + 1
     return [
         ridge_probe(
-            *((feats[s][0][layer], feats[s][1]) for s in ("train", "val", "test")), n_classes
-        )[1]  # fmt: skip
+            *((feats[s][0][layer], feats[s][1]) for s in ("train", "val", "test")),
+            len(LABEL_NAMES),
+        )[1]
         for layer in range(model.config.n_layer + 1)
     ]
 

@@ -497,3 +497,27 @@ def test_backward_checks_its_upstream_gradient():
         ValueError, match=r"idx: expected at least one position, got shape \(1, 0\)"
     ):
         model(np.zeros((1, 0), dtype=np.int64))
+
+
+def test_hidden_states_are_the_residual_stream_layer_by_layer():
+    """Embedding first, then each block's output; ln_f of the last one is `hidden`."""
+    from tinytransformer.block import block_forward
+    from tinytransformer.layernorm import layernorm_forward
+
+    rng = np.random.default_rng(5)
+    model = small_model()
+    perturb(model, rng)
+    model.eval()
+    idx = random_batch(rng, model.config.vocab_size, 2, 6)[0]  # (2, 6)
+    states = model.hidden_states(idx)
+    assert len(states) == model.config.n_layer + 1
+    P = model.params
+    x = P["transformer.wte.weight"][idx] + P["transformer.wpe.weight"][:6]  # (B, T, C)
+    np.testing.assert_array_equal(states[0], x)
+    for i in range(model.config.n_layer):  # each state is the previous one through block i
+        x, _ = block_forward(states[i], model.block_params(i), model.config.n_head)
+        np.testing.assert_array_equal(states[i + 1], x)
+    final, _ = layernorm_forward(
+        states[-1], P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias")
+    )
+    np.testing.assert_array_equal(model.hidden(idx), final)

@@ -216,6 +216,13 @@ class Transformer:
         x, self._cache = self._trunk(idx, attention_mask)  # (B, T, C)
         return x
 
+    def hidden_states(self, idx, attention_mask=None):
+        """idx (B, T) ids -> the residual stream layer by layer: [x after the embedding, after
+        block 1, ..., after block L], each (B, T, C), before ln_f. For probes of what each layer
+        holds (benchmarks/linear_probe.py); run it in eval mode unless dropout is wanted."""
+        self.hidden(idx, attention_mask)
+        return list(self._cache["states"])
+
     def _trunk(self, idx, attention_mask=None, past_kv=None, pos0=0):
         """Everything before the head: idx (B, T) -> x (B, T, C) after ln_f, and the caches."""
         P, cfg = self.params, self.config
@@ -225,6 +232,7 @@ class Transformer:
             idx, P["transformer.wte.weight"], P["transformer.wpe.weight"], pos0
         )  # (B, T, C)
         x, caches["emb_drop"] = dropout_forward(x, drop, self.rng, self.training)
+        caches["states"] = [x]  # the residual stream after each stage (hidden_states)
         for i in range(cfg.n_layer):
             x, c = block_forward(
                 x,
@@ -239,6 +247,7 @@ class Transformer:
             )  # (B, T, C)
             caches["blocks"].append(c)
             caches["kv"].append(c["kv"])
+            caches["states"].append(x)
         x, caches["ln_f"] = layernorm_forward(
             x, P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias")
         )  # (B, T, C)
