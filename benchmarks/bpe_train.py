@@ -13,8 +13,7 @@ import argparse
 import statistics
 import time
 
-from tinytransformer.data import load_corpus
-from tinytransformer.tokenizer import BPETokenizer
+from tinytransformer import BPETokenizer, load_corpus
 
 
 def first_bytes(text, n_bytes):

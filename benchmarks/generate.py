@@ -22,7 +22,7 @@ import time
 import numpy as np
 from model_args import add_model_args, model_config
 
-from tinytransformer.model import GPT
+from tinytransformer import GPT
 
 
 def timed_generate(model, prompt, new_tokens, use_cache):

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.checkpoint import load_checkpoint
-from tinytransformer.mlm import MaskedLM
-from tinytransformer.model import evaluating
-from tinytransformer.tasks import LABEL_NAMES, load_task
+from tinytransformer import LABEL_NAMES, MaskedLM, load_checkpoint, load_task
+from tinytransformer.models.transformer import evaluating
 
 LAMBDAS = (0.1, 1.0, 10.0, 100.0, 1000.0)  # ridge strengths tried, on standardised features
 

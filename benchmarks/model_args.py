@@ -1,7 +1,7 @@
 """The flags that shape the model in the timing benchmarks (generate.py, train_step.py), and the
 GPTConfig they describe: one place, so that both scripts take the same names and defaults."""
 
-from tinytransformer.model import GPTConfig
+from tinytransformer import GPTConfig
 
 
 def add_model_args(parser, block_size):

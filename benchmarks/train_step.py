@@ -39,8 +39,7 @@ import tracemalloc
 import numpy as np
 from model_args import add_model_args, model_config
 
-from tinytransformer.model import GPT
-from tinytransformer.optim import AdamW, clip_grad_norm
+from tinytransformer import GPT, AdamW, clip_grad_norm
 
 LR, BETAS, WEIGHT_DECAY, MAX_NORM = 1e-3, (0.9, 0.99), 0.1, 1.0
 SWITCH_PAUSE = 0.3  # seconds between the rounds of the two models

@@ -29,7 +29,7 @@ within ~1e-5 of each other (relative) after 2000 steps, the losses within ~1e-6.
 
 At the end both models are scored on the validation split three ways, each through our
 metrics code (the PyTorch weights are loaded back into a GPT of ours): the exact NLL of every
-token (tinytransformer.metrics.perplexity, non-overlapping windows), a 200-batch estimate, and
+token (tinytransformer.perplexity, non-overlapping windows), a 200-batch estimate, and
 nanoGPT's 20-batch estimate (eval_iters=20 in its CPU recipe) over 10 seeds, to show how noisy
 a 20-batch number is.
 
@@ -46,10 +46,16 @@ import time
 
 import numpy as np
 
-from tinytransformer.data import prepare_data
-from tinytransformer.metrics import perplexity
-from tinytransformer.model import GPT, PRESETS, GPTConfig
-from tinytransformer.optim import AdamW, clip_grad_norm, get_lr
+from tinytransformer import (
+    GPT,
+    PRESETS,
+    AdamW,
+    GPTConfig,
+    clip_grad_norm,
+    get_lr,
+    perplexity,
+    prepare_data,
+)
 
 DEFAULT_DATA = "/work/shared/data/tinyshakespeare.txt"
 LN_EPS = 1e-5  # nn.LayerNorm's default, and ours
@@ -279,7 +285,7 @@ def main(argv=None):
     print(f"{'':40} {'ours':>8} {'torch':>8} {'torch-ours':>10}")
     scores = {}
     for name, model in (("ours", ours), ("torch", theirs)):
-        res = perplexity(model, data.val_ids, progress=False)
+        res = perplexity(model, data.val_ids)
         scores[name] = [res.nll]
         scores[name].append(estimate(model, data, 200, B, np.random.default_rng([args.seed, 7])))
         scores[name].append(

@@ -34,9 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer import finetune as ft
-from tinytransformer import train as tr
-from tinytransformer.checkpoint import read_checkpoint
+from tinytransformer.commands import finetune as finetune_command
+from tinytransformer.commands import train as train_command
+from tinytransformer.training import pretrain as pretraining
+from tinytransformer.training.checkpoint import read_checkpoint
+from tinytransformer.training.finetune import finetune
 
 
 def pretrain(objective, out, args):
@@ -52,7 +54,7 @@ def pretrain(objective, out, args):
         meta, _, _ = read_checkpoint(ckpt)
         # the flags that shape the run (not where it lives, nor whether it was ever resumed)
         same = {"out": None, "resume": None, "quiet": None}
-        wanted = vars(tr.build_parser().parse_args(argv))
+        wanted = vars(train_command.build_parser().parse_args(argv))
         if {**meta["extra"]["args"], **same} != {**wanted, **same}:
             raise SystemExit(f"{ckpt} was pretrained with other flags: delete {out} or use --out")
         if meta["step"] >= iters:
@@ -61,7 +63,7 @@ def pretrain(objective, out, args):
         print(f"{ckpt} stopped at step {meta['step']} of {iters}: resuming")
         argv.append("--resume")
     t0 = time.perf_counter()
-    tr.train(tr.build_parser().parse_args(argv))
+    pretraining.pretrain(train_command.build_parser().parse_args(argv))
     print(f"pretrained {objective} in {time.perf_counter() - t0:.0f} s")
     return ckpt
 
@@ -79,14 +81,14 @@ def _finetune(argv):
     """-> the results of `finetune argv`: those in its --out directory if a finished run left
     them there with the same arguments, else from a new run. A flag added to finetune after
     the run counts as given its default, which is what the run did."""
-    parser = ft.build_parser()
+    parser = finetune_command.build_parser()
     args = parser.parse_args(argv)
     done = Path(args.out) / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
         if {**vars(parser.parse_args([])), **results.get("args", {})} == vars(args):
             return results
-    results, _ = ft.finetune(args, log=lambda *a: None)
+    results, _ = finetune(args)
     return results
 
 

@@ -3,24 +3,20 @@ forward/backward pair and inputs of a given dtype at a given small shape (B, T, 
 
 import numpy as np
 
-from tinytransformer.attention import (
+from tinytransformer.models.block import block_backward, block_forward, block_param_shapes
+from tinytransformer.ops.attention import (
     attention_backward,
     attention_forward,
     self_attention_backward,
     self_attention_forward,
 )
-from tinytransformer.block import block_backward, block_forward, block_param_shapes
-from tinytransformer.dropout import dropout_backward, dropout_forward
-from tinytransformer.embedding import embedding_backward, embedding_forward
-from tinytransformer.gelu import gelu_backward, gelu_forward
-from tinytransformer.layernorm import layernorm_backward, layernorm_forward
-from tinytransformer.linear import linear_backward, linear_forward
-from tinytransformer.softmax import (
-    cross_entropy_backward,
-    cross_entropy_forward,
-    softmax_backward,
-    softmax_forward,
-)
+from tinytransformer.ops.cross_entropy import cross_entropy_backward, cross_entropy_forward
+from tinytransformer.ops.dropout import dropout_backward, dropout_forward
+from tinytransformer.ops.embedding import embedding_backward, embedding_forward
+from tinytransformer.ops.gelu import gelu_backward, gelu_forward
+from tinytransformer.ops.layernorm import layernorm_backward, layernorm_forward
+from tinytransformer.ops.linear import linear_backward, linear_forward
+from tinytransformer.ops.softmax import softmax_backward, softmax_forward
 
 # (B, T, C): T = 1, odd sizes, B > 1. C is divisible by the head counts used below.
 SHAPES = [(1, 1, 4), (2, 3, 6), (3, 5, 6)]
@@ -118,7 +114,7 @@ def case_attention(rng, B, T, C, dtype, causal=True, padded=False):
         mask[:, T - 1 :] = 0 if T > 1 else 1  # pad the last key (keep at least one real key)
 
     def forward(q, k, v):
-        return attention_forward(q, k, v, causal=causal, key_padding_mask=mask)
+        return attention_forward(q, k, v, causal=causal, attention_mask=mask)
 
     inputs = {n: rng.standard_normal((B, nh, T, hs)).astype(dtype) for n in "qkv"}
     return forward, attention_backward, inputs
@@ -132,7 +128,7 @@ def case_attention_causal_left_padded(rng, B, T, C, dtype):
     mask[0, : T // 2] = 0  # the first half of row 0 is padding
 
     def forward(q, k, v):
-        return attention_forward(q, k, v, causal=True, key_padding_mask=mask)
+        return attention_forward(q, k, v, causal=True, attention_mask=mask)
 
     inputs = {n: rng.standard_normal((B, nh, T, C // nh)).astype(dtype) for n in "qkv"}
     return forward, attention_backward, inputs

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinytransformer.bleu import corpus_bleu, sentence_bleu, tokenize_13a
+from tinytransformer.evaluation.bleu import corpus_bleu, sentence_bleu, tokenize_13a
 
 TOL = 1e-9  # scores are on the 0-100 scale
 

@@ -12,15 +12,16 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinytransformer.checkpoint import (
+from tinytransformer.models.config import PRESETS, GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.text.tokenizers import CharTokenizer
+from tinytransformer.training.checkpoint import (
     CheckpointError,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from tinytransformer.model import GPT, PRESETS, GPTConfig
-from tinytransformer.optim import AdamW
-from tinytransformer.tokenizer import CharTokenizer
+from tinytransformer.training.optimizer import AdamW
 
 TEXT = "to be, or not to be, that is the question:\nwhether 'tis nobler in the mind to suffer\n"
 

@@ -10,11 +10,17 @@ different T changes the order of some sums).
 import numpy as np
 import pytest
 
-from tinytransformer.classifier import POOLINGS, SequenceClassifier, pool_backward, pool_forward
 from tinytransformer.gradcheck import check_gradients, numerical_gradient, rel_error
-from tinytransformer.mlm import MaskedLM
-from tinytransformer.model import GPT, TransformerConfig
-from tinytransformer.optim import AdamW
+from tinytransformer.models.classifier import (
+    POOLINGS,
+    SequenceClassifier,
+    pool_backward,
+    pool_forward,
+)
+from tinytransformer.models.config import TransformerConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.transformer import MaskedLM
+from tinytransformer.training.optimizer import AdamW
 
 TOL = 1e-6
 BACKBONES = {"gpt": GPT, "mlm": MaskedLM}
@@ -222,7 +228,7 @@ def test_bad_arguments():
         SequenceClassifier(gpt, 2, pooling="max")
     with pytest.raises(ValueError, match="n_classes: expected at least 2 classes, got 1"):
         SequenceClassifier(gpt, 1)
-    with pytest.raises(TypeError, match="backbone: expected a model.Transformer"):
+    with pytest.raises(TypeError, match=r"backbone: expected a Transformer \(GPT or MaskedLM\)"):
         SequenceClassifier(object(), 2)
     clf = SequenceClassifier(gpt, 3)
     idx, mask, labels = padded_batch()
@@ -272,8 +278,6 @@ def test_learns_a_tiny_task_to_full_train_accuracy(kind):
 
 
 def test_an_unknown_pooling_is_an_error():
-    from tinytransformer.classifier import pool_forward
-
     with pytest.raises(ValueError, match="pooling: expected one of .* got 'max'"):
         pool_forward(np.zeros((1, 2, 3)), np.ones((1, 2)), "max")
 

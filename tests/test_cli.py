@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tinytransformer.cli import COMMANDS
+from tinytransformer.commands.main import COMMANDS
 
 
 def run(*args):

@@ -8,16 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinytransformer import data
-from tinytransformer.data import (
-    SHAKESPEARE_SHA256,
-    TokenData,
-    clean_text,
-    load_corpus,
-    prepare_data,
-    split_ids,
-)
-from tinytransformer.tokenizer import BPETokenizer, CharTokenizer
+from tinytransformer.text import corpora as data
+from tinytransformer.text.batching import TokenData, split_ids
+from tinytransformer.text.corpora import SHAKESPEARE_SHA256, clean_text, load_corpus
+from tinytransformer.text.dataset import prepare_data
+from tinytransformer.text.tokenizers import BPETokenizer, CharTokenizer
 
 SHARED_SHAKESPEARE = Path("/work/shared/data/tinyshakespeare.txt")
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from tinytransformer import docstrings, tasks
-from tinytransformer.data import load_corpus
+from tinytransformer.text import docstrings
+from tinytransformer.text import topic_task as tasks
+from tinytransformer.text.corpora import load_corpus
 
 
 def write(root, rel, source):

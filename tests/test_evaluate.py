@@ -6,10 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from tinytransformer.checkpoint import load_checkpoint
-from tinytransformer.data import prepare_data
-from tinytransformer.evaluate import main
-from tinytransformer.train import build_parser, train
+from tinytransformer.commands.evaluate import main
+from tinytransformer.commands.sample import main as sample_main
+from tinytransformer.commands.train import build_parser
+from tinytransformer.text.dataset import prepare_data
+from tinytransformer.training.checkpoint import load_checkpoint
+from tinytransformer.training.pretrain import pretrain
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     argv = ["--preset", "tiny", "--max-iters", "20", "--eval-interval", "10", "--eval-iters", "2",
             "--quiet", "--out", str(out)]  # fmt: skip
-    train(build_parser().parse_args(argv), log=lambda *a: None)
+    pretrain(build_parser().parse_args(argv))
     return out
 
 
@@ -77,11 +79,9 @@ def test_eval_task_bleu_equals_sacrebleu(tmp_path, capsys):
 
 
 def test_eval_and_sample_refuse_a_masked_lm_checkpoint(tmp_path):
-    from tinytransformer.sample import main as sample_main
-
     argv = ["--objective", "mlm", "--preset", "tiny", "--max-iters", "0", "--eval-iters", "1",
             "--quiet", "--out", str(tmp_path)]  # fmt: skip
-    train(build_parser().parse_args(argv), log=lambda *a: None)
+    pretrain(build_parser().parse_args(argv))
     with pytest.raises(SystemExit, match="holds a MaskedLM; generating text needs a GPT"):
         main(["--out", str(tmp_path), "--quiet"])
     with pytest.raises(SystemExit, match="holds a MaskedLM; generating text needs a GPT"):

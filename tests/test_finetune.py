@@ -5,21 +5,24 @@ import json
 import numpy as np
 import pytest
 
-import tinytransformer.model as model_module
-from tinytransformer.checkpoint import CheckpointError, load_checkpoint
-from tinytransformer.finetune import build_parser, finetune
-from tinytransformer.tasks import heldout_paragraphs
-from tinytransformer.train import build_parser as train_parser
-from tinytransformer.train import train
-
-QUIET = dict(log=lambda *a: None)
+import tinytransformer.models.transformer as transformer_module
+import tinytransformer.training.finetune as finetune_module
+from tinytransformer.commands.finetune import build_parser
+from tinytransformer.commands.train import build_parser as train_parser
+from tinytransformer.models.classifier import SequenceClassifier
+from tinytransformer.text.topic_task import heldout_paragraphs
+from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.training.finetune import finetune
+from tinytransformer.training.optimizer import AdamW
+from tinytransformer.training.pretrain import pretrain as train
+from tinytransformer.training.schedule import get_lr
 
 
 def pretrain(out, objective="mlm", data="python-docs-pretrain", extra=()):
     argv = ["--objective", objective, "--data", data, "--preset", "tiny", "--max-iters", "60",
             "--learning-rate", "3e-3", "--eval-interval", "30", "--eval-iters", "2", "--quiet",
             "--out", str(out), *extra]  # fmt: skip
-    train(train_parser().parse_args(argv), **QUIET)
+    train(train_parser().parse_args(argv))
     return out / "ckpt.npz"
 
 
@@ -29,7 +32,7 @@ def mlm_ckpt(tmp_path_factory):
 
 
 def ft(argv):
-    return finetune(build_parser().parse_args(argv + ["--quiet"]), **QUIET)
+    return finetune(build_parser().parse_args(argv + ["--quiet"]))
 
 
 def test_frozen_blocks_are_not_updated_and_the_results_are_written(mlm_ckpt, tmp_path):
@@ -51,13 +54,13 @@ def test_frozen_blocks_are_not_updated_and_the_results_are_written(mlm_ckpt, tmp
 
 
 def test_backward_stops_at_the_lowest_trainable_block(mlm_ckpt, monkeypatch):
-    from tinytransformer.classifier import SequenceClassifier
-
     model = load_checkpoint(mlm_ckpt).model  # 2 blocks
     clf = SequenceClassifier(model, 4)
     calls = []
-    real = model_module.block_backward
-    monkeypatch.setattr(model_module, "block_backward", lambda d, c: calls.append(1) or real(d, c))
+    real = transformer_module.block_backward
+    monkeypatch.setattr(
+        transformer_module, "block_backward", lambda d, c: calls.append(1) or real(d, c)
+    )
     idx = np.random.default_rng(0).integers(0, model.config.vocab_size, (3, 8))
     for k, expected_calls in [(2, 2), (1, 1), (0, 0)]:
         calls.clear()
@@ -102,15 +105,13 @@ def test_continued_pretraining_on_a_new_domain_starts_below_scratch(tmp_path):
               "--eval-interval", "10", "--eval-iters", "4", "--quiet"]  # fmt: skip
     cont, _ = train(train_parser().parse_args(
         common + ["--init-from", str(gpt), "--learning-rate", "3e-4", "--out", str(tmp_path / "c")]
-    ), **QUIET)  # fmt: skip
-    scratch, _ = train(train_parser().parse_args(common + ["--out", str(tmp_path / "s")]), **QUIET)
+    ))  # fmt: skip
+    scratch, _ = train(train_parser().parse_args(common + ["--out", str(tmp_path / "s")]))
     first = [json.loads((tmp_path / d / "metrics.jsonl").open().readline()) for d in "cs"]
     assert first[0]["val_loss"] < first[1]["val_loss"] - 0.2
 
 
 def test_the_optimizer_moves_exactly_the_unfrozen_parameters(mlm_ckpt):
-    from tinytransformer.classifier import SequenceClassifier
-    from tinytransformer.optim import AdamW
 
     model = load_checkpoint(mlm_ckpt).model
     clf = SequenceClassifier(model, 4).freeze(1)
@@ -144,8 +145,6 @@ def test_scratch_takes_the_checkpoints_shape_and_tokenizer_but_not_its_weights(m
 
 
 def test_head_warmup_trains_the_head_alone_then_everything(mlm_ckpt, tmp_path, monkeypatch):
-    import tinytransformer.finetune as finetune_module
-    from tinytransformer.optim import AdamW
 
     made = []  # one [names, steps taken] per optimizer finetune makes
 
@@ -174,8 +173,6 @@ def test_freeze_none_unfreezes_everything(mlm_ckpt):
 
 
 def test_learning_rate_warms_up_then_decays_as_train_does(mlm_ckpt, tmp_path, monkeypatch):
-    import tinytransformer.finetune as finetune_module
-    from tinytransformer.optim import AdamW, get_lr
 
     used = []  # the rate of every step taken
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tinytransformer.gradcheck import check_gradients, numerical_gradient, rel_error
-from tinytransformer.layernorm import layernorm_backward, layernorm_forward
-from tinytransformer.softmax import softmax_backward, softmax_forward
+from tinytransformer.ops.layernorm import layernorm_backward, layernorm_forward
+from tinytransformer.ops.softmax import softmax_backward, softmax_forward
 
 
 def test_numerical_gradient_of_a_known_function():
@@ -41,7 +41,7 @@ def test_check_gradients_catches_a_wrong_backward():
     }
 
     def forgot_the_mean_terms(dout, cache):
-        norm, w, mean, rstd, _ = cache
+        norm, w, rstd, _ = cache
         dx, dw, db = layernorm_backward(dout, cache)
         return dout * w * rstd, dw, db  # treats mean and rstd as constants: wrong
 

@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 from tests.ops import CASES, block_params
-from tinytransformer.attention import attention_forward, self_attention_forward
-from tinytransformer.block import block_forward
-from tinytransformer.dropout import dropout_forward
-from tinytransformer.embedding import embedding_backward, embedding_forward
-from tinytransformer.gelu import gelu_forward
-from tinytransformer.layernorm import layernorm_backward, layernorm_forward
-from tinytransformer.linear import linear_forward
-from tinytransformer.softmax import cross_entropy_backward, cross_entropy_forward, softmax_forward
+from tinytransformer.models.block import block_forward
+from tinytransformer.ops.attention import attention_forward, self_attention_forward
+from tinytransformer.ops.cross_entropy import cross_entropy_backward, cross_entropy_forward
+from tinytransformer.ops.dropout import dropout_forward
+from tinytransformer.ops.embedding import embedding_backward, embedding_forward
+from tinytransformer.ops.gelu import gelu_forward
+from tinytransformer.ops.layernorm import layernorm_backward, layernorm_forward
+from tinytransformer.ops.linear import linear_forward
+from tinytransformer.ops.softmax import softmax_forward
 
 
 def _arrays(tree, prefix=""):
@@ -89,8 +90,8 @@ def test_padding_mask_padded_keys_change_nothing():
     mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0]])
     x = rng.standard_normal((B, T, C))
     y = np.where(mask[..., None] == 0, rng.standard_normal((B, T, C)), x)  # new values at padding
-    out_x, _ = block_forward(x, params, 2, causal=False, key_padding_mask=mask)
-    out_y, _ = block_forward(y, params, 2, causal=False, key_padding_mask=mask)
+    out_x, _ = block_forward(x, params, 2, causal=False, attention_mask=mask)
+    out_y, _ = block_forward(y, params, 2, causal=False, attention_mask=mask)
     real = mask.astype(bool)
     np.testing.assert_array_equal(out_x[real], out_y[real])
     # without the mask the same change does reach the real positions
@@ -103,7 +104,7 @@ def test_attention_probabilities_respect_the_masks():
     rng = np.random.default_rng(2)
     q, k, v = (rng.standard_normal((2, 3, 5, 4)) for _ in range(3))
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
-    out, cache = attention_forward(q, k, v, causal=True, key_padding_mask=mask)
+    out, cache = attention_forward(q, k, v, causal=True, attention_mask=mask)
     att = cache["att"]  # (B, nh, T, T)
     assert att.shape == (2, 3, 5, 5)
     np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-12)
@@ -241,12 +242,10 @@ def test_bad_input_errors_name_the_argument():
 def test_attention_bad_input_errors():
     rng = np.random.default_rng(0)
     q = rng.standard_normal((2, 2, 5, 3))
-    with pytest.raises(
-        ValueError, match=r"key_padding_mask: expected shape \(2, 5\), got \(2, 4\)"
-    ):
-        attention_forward(q, q, q, key_padding_mask=np.ones((2, 4), dtype=int))
-    with pytest.raises(ValueError, match=r"key_padding_mask: expected 1 \(real token\) / 0"):
-        attention_forward(q, q, q, key_padding_mask=np.full((2, 5), 2))
+    with pytest.raises(ValueError, match=r"attention_mask: expected shape \(2, 5\), got \(2, 4\)"):
+        attention_forward(q, q, q, attention_mask=np.ones((2, 4), dtype=int))
+    with pytest.raises(ValueError, match=r"attention_mask: expected 1 \(real token\) / 0"):
+        attention_forward(q, q, q, attention_mask=np.full((2, 5), 2))
     with pytest.raises(ValueError, match=r"k: expected shape \(2, 2, any, 3\), got \(2, 2, 5, 4\)"):
         attention_forward(q, rng.standard_normal((2, 2, 5, 4)), q)
     with pytest.raises(ValueError, match=r"q: expected a 4-d array, got shape \(2, 5, 3\)"):

@@ -8,17 +8,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tinytransformer.metrics import (
+from tinytransformer.commands.evaluate import score_files
+from tinytransformer.evaluation.bleu import corpus_bleu
+from tinytransformer.evaluation.classification import (
     accuracy,
     classification_report,
     confusion_matrix,
-    corpus_bleu,
-    corpus_rouge,
-    measure_latency,
-    perplexity,
-    plot_confusion_matrix,
-    score_files,
 )
+from tinytransformer.evaluation.latency import measure_latency
+from tinytransformer.evaluation.perplexity import perplexity
+from tinytransformer.evaluation.rouge import corpus_rouge
+from tinytransformer.plots import plot_confusion_matrix
 
 # ----------------------------------------------------------------------------- fake models
 
@@ -64,7 +64,7 @@ def by_current_token(idx):
 def test_uniform_model_has_perplexity_V():
     V = 7
     ids = np.random.default_rng(0).integers(0, V, size=101)
-    r = perplexity(FakeModel(uniform(V), V, block_size=8), ids, batch_size=3, progress=False)
+    r = perplexity(FakeModel(uniform(V), V, block_size=8), ids, batch_size=3)
     assert r.perplexity == pytest.approx(V, rel=1e-6)  # the model's loss is float32
     assert r.nll == pytest.approx(math.log(V), rel=1e-6)
     assert r.n_tokens == 100
@@ -77,7 +77,7 @@ def test_known_probabilities_by_hand():
     # would give (sqrt(1/0.4) + 1/0.2) / 2 = 3.29, not 2.32.
     ids = np.array([0, 1, 1, 0])
     model = FakeModel(by_current_token, 2, block_size=4)
-    r = perplexity(model, ids, block_size=2, batch_size=8, progress=False)
+    r = perplexity(model, ids, block_size=2, batch_size=8)
     assert r.perplexity == pytest.approx(12.5 ** (1 / 3), rel=1e-6)
     assert r.nll == pytest.approx(-math.log(0.08) / 3, rel=1e-6)
     assert r.n_tokens == 3
@@ -90,7 +90,7 @@ def test_known_probabilities_by_hand():
 def test_every_token_predicted_exactly_once(n, block, batch):
     ids = np.arange(n) % 11
     model = FakeModel(uniform(11), 11, block_size=block)
-    r = perplexity(model, ids, batch_size=batch, progress=False)
+    r = perplexity(model, ids, batch_size=batch)
     inputs = np.concatenate([x.ravel() for x, _ in model.calls])
     targets = np.concatenate([y.ravel() for _, y in model.calls])
     np.testing.assert_array_equal(inputs, ids[:-1])  # windows do not overlap
@@ -102,10 +102,10 @@ def test_every_token_predicted_exactly_once(n, block, batch):
 def test_eval_mode_inside_and_previous_mode_restored():
     model = FakeModel(uniform(3), 3, block_size=4)
     ids = np.array([0, 1, 2, 0, 1, 2])
-    perplexity(model, ids, progress=False)
+    perplexity(model, ids)
     assert model.modes_seen and not any(model.modes_seen) and model.training is True
     model.eval()
-    perplexity(model, ids, progress=False)
+    perplexity(model, ids)
     assert model.training is False
 
 
@@ -127,7 +127,7 @@ def test_eval_mode_inside_and_previous_mode_restored():
 )
 def test_perplexity_bad_input(ids, kwargs, error, words):
     with pytest.raises(error) as info:
-        perplexity(FakeModel(uniform(3), 3, block_size=4), ids, progress=False, **kwargs)
+        perplexity(FakeModel(uniform(3), 3, block_size=4), ids, **kwargs)
     assert words in str(info.value)
 
 
@@ -255,14 +255,17 @@ def test_classification_bad_input(call, error, words):
     assert words in str(info.value)
 
 
-def test_plot_confusion_matrix_writes_a_png(tmp_path):
+def test_plot_confusion_matrix_draws_every_count(tmp_path):
     cm = confusion_matrix(Y_TRUE, Y_PRED, n_classes=3)
-    path = plot_confusion_matrix(cm, ["cat", "dog", "eel"], tmp_path / "cm.png")
+    fig = plot_confusion_matrix(cm, ["cat", "dog", "eel"])
+    (ax, _colorbar) = fig.axes
+    assert sorted(t.get_text() for t in ax.texts) == sorted(str(n) for n in cm.ravel())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]
+    fig.savefig(tmp_path / "cm.png")
     data = (tmp_path / "cm.png").read_bytes()
-    assert path == tmp_path / "cm.png" and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     with pytest.raises(ValueError, match="labels: expected 3"):
-        plot_confusion_matrix(cm, ["a", "b"], tmp_path / "bad.png")
-    assert not (tmp_path / "bad.png").exists()
+        plot_confusion_matrix(cm, ["a", "b"])
 
 
 # ----------------------------------------------------------------------------- score_files

@@ -11,11 +11,14 @@ fails such a check with probability below 1e-6.
 import numpy as np
 import pytest
 
-from tinytransformer.data import TokenData
 from tinytransformer.gradcheck import numerical_gradient, rel_error
-from tinytransformer.mlm import MaskedLM, mask_tokens, mlm_batch, pad_batch
-from tinytransformer.model import GPT, TransformerConfig
-from tinytransformer.tokenizer import CharTokenizer
+from tinytransformer.models.config import TransformerConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.transformer import MaskedLM
+from tinytransformer.text.batching import TokenData, pad_batch
+from tinytransformer.text.masking import mask_tokens, mlm_batch
+from tinytransformer.text.tokenizers import CharTokenizer
+from tinytransformer.training.checkpoint import load_checkpoint, save_checkpoint
 
 TOL = 1e-6
 TOK = CharTokenizer("abcdefghijklmnopqrst")  # 20 ordinary ids 0..19, then the five specials
@@ -212,7 +215,6 @@ def test_float32_stays_float32_and_a_gpt_state_loads_into_the_encoder():
 
 
 def test_checkpoint_rebuilds_a_masked_lm(tmp_path):
-    from tinytransformer.checkpoint import load_checkpoint, save_checkpoint
 
     model = MaskedLM(tiny_config(), seed=5)
     save_checkpoint(tmp_path / "mlm.npz", model)

@@ -17,8 +17,12 @@ import numpy as np
 import pytest
 
 from tinytransformer.gradcheck import numerical_gradient, rel_error
-from tinytransformer.model import GPT, PRESETS, GPTConfig, param_shapes
-from tinytransformer.optim import AdamW
+from tinytransformer.models.block import block_forward
+from tinytransformer.models.config import PRESETS, GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.transformer import param_shapes
+from tinytransformer.ops.layernorm import layernorm_forward
+from tinytransformer.training.optimizer import AdamW
 
 GRAD_TOL = 1e-6
 
@@ -146,7 +150,7 @@ def test_tied_embedding_gradient_is_the_sum_of_its_two_uses():
     targets = rng.integers(0, 11, size=(1, 8))
     logits, _ = model(idx, targets)
     grads = model.backward()
-    x = model.hidden(idx)[0]  # (T, C) the final hidden states
+    x = model.trunk_forward(idx)[0][0]  # (T, C) the final hidden states
     z = logits[0] - logits[0].max(-1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(-1, keepdims=True)  # (T, V)
     dlogits = (probs - np.eye(11)[targets[0]]) / 8  # (T, V), the mean over 8 targets
@@ -500,10 +504,7 @@ def test_backward_checks_its_upstream_gradient():
 
 
 def test_hidden_states_are_the_residual_stream_layer_by_layer():
-    """Embedding first, then each block's output; ln_f of the last one is `hidden`."""
-    from tinytransformer.block import block_forward
-    from tinytransformer.layernorm import layernorm_forward
-
+    """Embedding first, then each block's output; ln_f of the last one is the trunk's output."""
     rng = np.random.default_rng(5)
     model = small_model()
     perturb(model, rng)
@@ -520,4 +521,4 @@ def test_hidden_states_are_the_residual_stream_layer_by_layer():
     final, _ = layernorm_forward(
         states[-1], P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias")
     )
-    np.testing.assert_array_equal(model.hidden(idx), final)
+    np.testing.assert_array_equal(model.trunk_forward(idx)[0], final)

@@ -6,7 +6,9 @@ import io
 import numpy as np
 import pytest
 
-from tinytransformer.optim import AdamW, clip_grad_norm, get_lr, plot_lr_schedule
+from tinytransformer.plots import plot_lr_schedule
+from tinytransformer.training.optimizer import AdamW, clip_grad_norm
+from tinytransformer.training.schedule import Schedule, get_lr
 
 
 class FakeModel:
@@ -392,6 +394,21 @@ def test_get_lr_edges_and_errors():
         get_lr(0, 1e-3, 2.5, 100, 1e-4)
 
 
-def test_plot_lr_schedule_writes_a_png(tmp_path):
-    path = plot_lr_schedule(tmp_path / "lr.png", 150, 1e-3, 10, 110, 1e-4)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_schedule_is_get_lr_with_one_warm_up_rule():
+    s = Schedule(1e-3, 1e-4, warmup_iters=10, max_iters=150, lr_decay_iters=110)
+    assert [s(i) for i in range(150)] == [get_lr(i, 1e-3, 10, 110, 1e-4) for i in range(150)]
+    assert s.note is None
+    # a warm-up longer than the decay is shortened to it, with a note saying so
+    short = Schedule(1e-3, 1e-4, warmup_iters=100, max_iters=30)
+    assert (short.warmup_iters, short.decay_iters) == (30, 30)
+    assert "shortened to 30" in short.note
+    assert [short(i) for i in range(31)] == [get_lr(i, 1e-3, 30, 30, 1e-4) for i in range(31)]
+
+
+def test_plot_lr_schedule_draws_the_schedule(tmp_path):
+    s = Schedule(1e-3, 1e-4, warmup_iters=10, max_iters=150, lr_decay_iters=110)
+    fig = plot_lr_schedule(s, 150)
+    line = fig.axes[0].get_lines()[0]
+    assert line.get_ydata().tolist() == [s(i) for i in range(150)]
+    fig.savefig(tmp_path / "lr.png")
+    assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinytransformer.rouge import corpus_rouge, rouge, rouge_multi, tokenize
+from tinytransformer.evaluation.rouge import corpus_rouge, rouge, rouge_multi, tokenize
 
 TOL = 1e-12
 ALL_TYPES = ("rouge1", "rouge2", "rouge3", "rougeL", "rougeLsum")

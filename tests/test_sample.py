@@ -10,10 +10,11 @@ million runs, and never for a fixed seed). The draws are seeded, so each test is
 import numpy as np
 import pytest
 
-import tinytransformer.model as model_module
-import tinytransformer.sample as sample_module
-from tinytransformer.model import GPT, GPTConfig
-from tinytransformer.sample import sample_next
+import tinytransformer.models.gpt as gpt_module
+from tinytransformer.models.config import GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.sampling import sample_next
+from tinytransformer.training.optimizer import AdamW
 
 N = 20_000  # draws per distribution
 
@@ -205,15 +206,13 @@ def make_model(dtype=np.float32, **overrides):
 def record_logits(monkeypatch):
     """Make generate hand every logits array it samples from to a list, and return the list."""
     seen = []
-    real = sample_module.sample_next
+    real = gpt_module.sample_next
 
     def spy(logits, *args, **kwargs):
         seen.append(logits.copy())
         return real(logits, *args, **kwargs)
 
-    monkeypatch.setattr(sample_module, "sample_next", spy)
-    # in case model.py imports the name at module level rather than inside generate_iter
-    monkeypatch.setattr(model_module, "sample_next", spy, raising=False)
+    monkeypatch.setattr(gpt_module, "sample_next", spy)  # the name generate_iter calls
     return seen
 
 
@@ -319,7 +318,6 @@ def test_generate_iter_yields_one_column_per_step():
 def test_greedy_continuation_of_a_learned_cycle():
     """A worked example end to end: train on the cycle 0 1 2 ... 12 0 1 ..., then greedy
     generation from [3, 4] must continue 5 6 7 ... 12 0 1 ... for 20 tokens, past block_size."""
-    from tinytransformer.optim import AdamW
 
     model = GPT(GPTConfig(**CFG), seed=0)
     seq = np.arange(40) % 13

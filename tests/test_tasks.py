@@ -9,8 +9,8 @@ of every split (25% is perfect balance for four classes).
 import numpy as np
 import pytest
 
-from tinytransformer import tasks
-from tinytransformer.tokenizer import BPETokenizer, CharTokenizer
+from tinytransformer.text import topic_task as tasks
+from tinytransformer.text.tokenizers import BPETokenizer, CharTokenizer
 
 TOK = BPETokenizer()  # no merges: one id per byte, encodes any text
 

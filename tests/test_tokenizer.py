@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinytransformer.data import load_corpus
-from tinytransformer.tokenizer import (
+from tinytransformer.text.corpora import load_corpus
+from tinytransformer.text.tokenizers import (
     SPECIAL_TOKENS,
     SPLIT_PATTERN,
     BPETokenizer,

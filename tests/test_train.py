@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from tinytransformer.checkpoint import CheckpointError, load_checkpoint
-from tinytransformer.model import GPT
-from tinytransformer.train import TrainingError, build_parser, main, train
+from tinytransformer.commands.train import build_parser, main
+from tinytransformer.models.gpt import GPT
+from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.training.loop import TrainingError
+from tinytransformer.training.pretrain import pretrain
 
 TINY = ["--preset", "tiny", "--eval-interval", "10", "--eval-iters", "2", "--quiet"]
 
@@ -18,7 +20,7 @@ def run(argv, **kw):
     """Parse argv like the command line does and train; returns (run, {step: loss})."""
     args = build_parser().parse_args(argv)
     given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    return train(args, given, log=lambda *a: None, **kw)
+    return pretrain(args, given, **kw)
 
 
 def test_same_seed_same_losses_and_the_loss_goes_down(tmp_path):

@@ -1,9 +1,20 @@
 """tinytransformer: a small transformer language model in pure NumPy, with hand-written forward
 and backward passes, written to be read.
 
-Data flow, one module per stage:
-    tokenizer -> data (batches) -> embedding -> block (attention, MLP) -> softmax (loss)
-    -> backward -> optim (AdamW) -> sample
+The package is laid out as the data flows, one subpackage per stage:
+
+    text/        corpora -> clean text -> tokenizers -> batches (and masked-LM targets)
+    ops/         forward/backward pairs: embedding, linear, layer norm, GELU, dropout,
+                 softmax, cross-entropy, attention
+    models/      the block, the transformer trunk (GPT, MaskedLM), the classifier, generation
+    training/    AdamW, the learning-rate schedule, the one training loop, pretraining,
+                 fine-tuning, checkpoints
+    evaluation/  perplexity, latency, BLEU, ROUGE, classification metrics
+    commands/    the command line (`python -m tinytransformer ...`)
+
+with the input checks (checks.py), atomic file writes (files.py), the gradient-check toolkit
+(gradcheck.py) and the shared figures (plots.py) at the top. Every name below is importable
+from `tinytransformer` itself, listed in the order of the data flow.
 
 Shape legend used in every comment: B batch, T time (sequence length), C channels (n_embd),
 V vocabulary size, nh number of heads, hs head size (C // nh).
@@ -11,37 +22,88 @@ V vocabulary size, nh number of heads, hs head size (C // nh).
 
 __version__ = "0.1.0"
 
-from tinytransformer.data import TokenData, clean_text, load_corpus, prepare_data, split_ids
+from tinytransformer.evaluation.bleu import corpus_bleu, sentence_bleu
+from tinytransformer.evaluation.classification import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+)
+from tinytransformer.evaluation.latency import measure_latency
+from tinytransformer.evaluation.perplexity import perplexity
+from tinytransformer.evaluation.rouge import corpus_rouge, rouge
 from tinytransformer.gradcheck import check_gradients, numerical_gradient, rel_error
-from tinytransformer.model import GPT, PRESETS, GPTConfig, TransformerConfig
-from tinytransformer.optim import AdamW, clip_grad_norm, get_lr
-from tinytransformer.tokenizer import (
+from tinytransformer.models.classifier import SequenceClassifier
+from tinytransformer.models.config import PRESETS, GPTConfig, TransformerConfig
+from tinytransformer.models.gpt import GPT, generate_text
+from tinytransformer.models.sampling import sample_next
+from tinytransformer.models.transformer import MaskedLM
+from tinytransformer.text.batching import TokenData, pad_batch, split_ids
+from tinytransformer.text.corpora import clean_text, load_corpus
+from tinytransformer.text.dataset import prepare_data
+from tinytransformer.text.masking import mask_tokens, mlm_batch
+from tinytransformer.text.tokenizers import (
     SPECIAL_TOKENS,
     BPETokenizer,
     CharTokenizer,
     load_tokenizer,
     tokenizer_from_dict,
 )
+from tinytransformer.text.topic_task import LABEL_NAMES, load_task
+from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinytransformer.training.loop import BestWeights, TrainingError, fit, train_step
+from tinytransformer.training.optimizer import AdamW, clip_grad_norm
+from tinytransformer.training.schedule import Schedule, get_lr
 
 __all__ = [
-    "AdamW",
-    "BPETokenizer",
-    "CharTokenizer",
-    "GPT",
-    "GPTConfig",
-    "PRESETS",
-    "SPECIAL_TOKENS",
-    "TokenData",
-    "TransformerConfig",
-    "check_gradients",
+    # text: corpus -> clean text -> tokens -> batches
+    "load_corpus",
     "clean_text",
+    "SPECIAL_TOKENS",
+    "CharTokenizer",
+    "BPETokenizer",
+    "load_tokenizer",
+    "tokenizer_from_dict",
+    "split_ids",
+    "TokenData",
+    "prepare_data",
+    "pad_batch",
+    "mask_tokens",
+    "mlm_batch",
+    "LABEL_NAMES",
+    "load_task",
+    # models: config -> GPT / MaskedLM -> classifier -> sampling
+    "GPTConfig",
+    "TransformerConfig",
+    "PRESETS",
+    "GPT",
+    "MaskedLM",
+    "SequenceClassifier",
+    "sample_next",
+    "generate_text",
+    # training: optimizer -> schedule -> the loop -> checkpoints
+    "AdamW",
     "clip_grad_norm",
     "get_lr",
-    "load_corpus",
-    "load_tokenizer",
+    "Schedule",
+    "train_step",
+    "fit",
+    "BestWeights",
+    "TrainingError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+    # evaluation
+    "perplexity",
+    "measure_latency",
+    "corpus_bleu",
+    "sentence_bleu",
+    "rouge",
+    "corpus_rouge",
+    "accuracy",
+    "confusion_matrix",
+    "classification_report",
+    # checking your own layers
+    "check_gradients",
     "numerical_gradient",
-    "prepare_data",
     "rel_error",
-    "split_ids",
-    "tokenizer_from_dict",
 ]

@@ -1,6 +1,6 @@
-"""`python -m tinytransformer ...` runs the command-line interface in cli.py."""
+"""`python -m tinytransformer ...` runs the command line (commands/main.py)."""
 
-from tinytransformer.cli import main
+from tinytransformer.commands.main import main
 
 if __name__ == "__main__":
     main()

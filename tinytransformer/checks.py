@@ -3,6 +3,8 @@ says what was expected and what was given. Nothing here is clever; it exists so 
 silently broadcasts a wrong shape or indexes with an id out of range.
 """
 
+import math
+
 import numpy as np
 
 
@@ -58,21 +60,16 @@ def _ranks(ndim):
     return " or ".join(f"a {n}-d array" for n in ranks)
 
 
-def whole_number(low):
-    """An argparse type for a count flag: a whole number >= low, with a message that says so."""
-    import argparse
+def check_number(name, x, low=None, below=None):
+    """A finite real number (returned as a Python float) with low <= x (< below when given).
 
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text}")
-        return value
-
-    return parse
-
-
-positive_int = whole_number(1)  # --batch-size, --eval-interval, ...
-non_negative_int = whole_number(0)  # --max-iters 0 evaluates without training
+    >>> check_number("lr", 3e-4, low=0.0)
+    0.0003
+    """
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
+    x = float(x)
+    if not math.isfinite(x) or (low is not None and x < low) or (below is not None and x >= below):
+        hi = f" and < {below}" if below is not None else ""
+        raise ValueError(f"{name}: expected a finite number >= {low}{hi}, got {x}")
+    return x

@@ -1,0 +1,78 @@
+"""`python -m tinytransformer finetune`: the topic-classification task, from a pretrained
+checkpoint or from scratch; the run itself is training/finetune.py.
+"""
+
+import argparse
+import sys
+
+from tqdm.auto import tqdm
+
+from tinytransformer.commands.args import add_training_args, non_negative_int, positive_int
+from tinytransformer.models.classifier import POOLINGS
+from tinytransformer.models.config import PRESETS
+from tinytransformer.training.checkpoint import CheckpointError
+from tinytransformer.training.finetune import ARCHS, finetune
+from tinytransformer.training.loop import TrainingError
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tinytransformer finetune",
+        description="Fine-tune a pretrained model (or train from scratch) on the Python-docs "
+        "topic classification task; write results.json.",
+    )
+    p.add_argument("--init-from", default=None, help="pretrained checkpoint (default: scratch)")
+    p.add_argument(
+        "--arch",
+        default=None,
+        choices=sorted(ARCHS),
+        help="from scratch: the backbone (default mlm); with --init-from, must match",
+    )
+    p.add_argument(
+        "--scratch",
+        action="store_true",
+        help="with --init-from: take the checkpoint's config and tokenizer but not its weights "
+        "(the from-scratch baseline that differs from fine-tuning only in the weights)",
+    )
+    p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
+    p.add_argument("--block-size", type=positive_int, default=None, help="from scratch only")
+    p.add_argument("--trainable-blocks", type=non_negative_int, default=None,
+                   help="train only the last k blocks and the head (0: the head alone); "
+                   "default: everything")  # fmt: skip
+    p.add_argument("--head-warmup", type=non_negative_int, default=0,
+                   help="train the head alone for this many steps first, then the blocks too "
+                   "(linear probing, then fine-tuning); default 0")  # fmt: skip
+    p.add_argument("--pooling", default=None, choices=POOLINGS)
+    p.add_argument(
+        "--train-per-class",
+        type=positive_int,
+        default=None,
+        help="labelled training paragraphs per class (default: the task's 75)",
+    )
+    p.add_argument("--dropout", type=float, default=0.1)
+    # the training loop's flags, with fine-tuning's defaults: a smaller rate, constant (no
+    # warm-up, no decay), lighter weight decay, frequent evaluation and early stopping
+    add_training_args(
+        p,
+        batch_size=16,
+        max_iters=600,
+        learning_rate=3e-4,
+        min_lr=None,
+        warmup_iters=0,
+        weight_decay=0.01,
+        eval_interval=20,
+        patience=8,
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out-finetune")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    progress = None if args.quiet else (lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw))
+    try:
+        finetune(args, log=print, progress=progress)
+    except (CheckpointError, TrainingError, ValueError) as e:
+        sys.exit(f"error: {e}")

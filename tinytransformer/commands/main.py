@@ -1,0 +1,29 @@
+"""`python -m tinytransformer COMMAND ...`: dispatch to the command's module."""
+
+import argparse
+import sys
+
+from tinytransformer.commands import evaluate, finetune, sample, train
+
+COMMANDS = {  # in the order of the data flow
+    "train": (train, "train a model (default: a GPT on the embedded corpus)"),
+    "sample": (sample, "sample text from a trained model"),
+    "eval": (evaluate, "perplexity and latency of a run, or BLEU/ROUGE of files"),
+    "finetune": (finetune, "fine-tune a model on the topic classification task"),
+}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m tinytransformer",
+        description="A small transformer language model in pure NumPy.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv or ["--help"])
+        return
+    module, _ = COMMANDS[argv[0]]
+    module.main(argv[1:])

@@ -1,0 +1,44 @@
+"""`python -m tinytransformer sample`: continue a prompt with a trained GPT.
+
+The sampling rule is models/sampling.py, generation with its KV cache models/gpt.py.
+"""
+
+import argparse
+import sys
+
+from tinytransformer.commands.args import add_sampling_args, positive_int
+from tinytransformer.models.gpt import generate_text
+from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m tinytransformer sample", description="Sample text from a trained model."
+    )
+    parser.add_argument("--out", default="out", help="the training run's directory")
+    parser.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
+    parser.add_argument("--prompt", default="", help="text to continue (default: a newline)")
+    parser.add_argument("--num-samples", type=positive_int, default=1)
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
+    add_sampling_args(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        path = args.checkpoint or find_checkpoint(args.out)
+        ckpt = load_generator(path)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    model, tokenizer = ckpt.model, ckpt.tokenizer
+    try:
+        for i in range(args.num_samples):
+            text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
+                                 args.temperature, args.top_k, args.top_p, args.seed + i,
+                                 use_cache=not args.no_cache)  # fmt: skip
+            print(text)
+            print("-" * 40)
+    except ValueError as e:
+        sys.exit(f"error: {e}")

@@ -1,0 +1,75 @@
+"""`python -m tinytransformer train`: pretrain a model on a corpus, then print a sample.
+
+Flags are named after nanoGPT's config keys; the run itself is training/pretrain.py.
+"""
+
+import argparse
+import sys
+
+from tqdm.auto import tqdm
+
+from tinytransformer.commands.args import (
+    add_training_args,
+    boolean,
+    non_negative_int,
+    positive_int,
+)
+from tinytransformer.models.config import PRESETS
+from tinytransformer.models.gpt import generate_text
+from tinytransformer.training.checkpoint import CheckpointError
+from tinytransformer.training.loop import TrainingError
+from tinytransformer.training.pretrain import pretrain
+
+
+def build_parser(suppress_defaults=False):
+    """The train flags. With suppress_defaults, parsing returns only the flags actually given."""
+    p = argparse.ArgumentParser(
+        prog="python -m tinytransformer train",
+        description="Train a small transformer on a text corpus, then print a sample.",
+        argument_default=argparse.SUPPRESS if suppress_defaults else None,
+    )
+
+    def add(group, flag, default, **kw):
+        group.add_argument(flag, **kw, **({} if suppress_defaults else {"default": default}))
+
+    g = p.add_argument_group("data")
+    add(g, "--data", "python-docs",
+        help="python-docs (embedded), python-docs-pretrain (without the fine-tuning task's "
+        "val/test text), python-docs-stdlib-pretrain (that + the stdlib's docstrings), "
+        "shakespeare (downloaded once), or a text file path")  # fmt: skip
+    add(g, "--tokenizer", "char", choices=("char", "bpe"))
+    add(g, "--vocab-size", None, type=positive_int, help="BPE vocabulary size (default 512)")
+    add(g, "--objective", "clm", choices=("clm", "mlm"), help="causal LM (GPT) or masked LM")
+    g = p.add_argument_group("model")
+    add(g, "--preset", "small", choices=sorted(PRESETS), help="sizes; the flags below override")
+    for flag in ("--n-layer", "--n-head", "--n-embd", "--block-size"):
+        add(g, flag, None, type=positive_int)
+    add(g, "--dropout", 0.0, type=float)
+    add(g, "--bias", True, type=boolean, help="biases in linear layers and layer norms")
+    add_training_args(p, suppress_defaults)
+    g = p.add_argument_group("evaluation and output")
+    add(g, "--eval-iters", 50, type=positive_int, help="batches per split in each evaluation")
+    add(g, "--seed", 1337, type=int)
+    add(g, "--out", "out", help="directory for checkpoints, metrics.jsonl and loss.png")
+    add(g, "--resume", False, action="store_true", help="continue the run in --out")
+    add(g, "--init-from", None, help="start from this checkpoint's weights (a new run)")
+    add(g, "--sample-tokens", 300, type=non_negative_int, help="tokens to sample at the end")
+    add(g, "--quiet", False, action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    given = vars(build_parser(suppress_defaults=True).parse_args(argv))
+    progress = None if args.quiet else (lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw))
+    try:
+        run, _ = pretrain(args, given, log=print, progress=progress)
+    except (CheckpointError, TrainingError, ValueError, ConnectionError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    if run.ended != "stopped" and run.args.sample_tokens > 0 and run.args.objective == "clm":
+        print("--- sample (temperature 0.8, top-k 40) ---")
+        text = generate_text(
+            run.model, run.tokenizer, "", run.args.sample_tokens, 0.8, 40, None, run.args.seed
+        )
+        print(text)

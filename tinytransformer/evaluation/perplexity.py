@@ -1,0 +1,85 @@
+"""Perplexity: how well a language model predicts a held-out text.
+
+`perplexity(model, ids)` is exp of the mean negative log-likelihood (NLL) of every token of a
+split given the tokens before it (within a window of block_size). It is exp(mean NLL over all
+tokens), not the mean of per-batch perplexities: exp is convex, so averaging after exp would
+overstate it, and a short last batch would count as much as a full one.
+
+The model contract: `logits, loss = model(idx, targets)` with idx, targets int (B, T), T at most
+`model.config.block_size`, loss the mean cross-entropy over targets != -100; `model.training`,
+`model.eval()`, `model.train()`.
+
+Left out: sliding-window (strided) perplexity, where every window after the first re-reads
+earlier context.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from tinytransformer.models.transformer import evaluating
+
+
+@dataclass
+class PerplexityResult:
+    """perplexity = exp(nll); nll is the mean NLL in nats per predicted token; n_tokens counts
+    the predicted tokens (len(ids) - 1)."""
+
+    perplexity: float
+    nll: float
+    n_tokens: int
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def perplexity(model, ids, block_size=None, batch_size=8, progress=None):
+    """Perplexity of `model` on the 1-D token array `ids` (a whole split).
+
+    ids is cut into non-overlapping windows of block_size inputs (default
+    model.config.block_size); a window's targets are its inputs shifted by one, so every token
+    but the first is predicted exactly once and the last window may be shorter. Full windows go
+    through the model batch_size at a time, the short one alone, so nothing is padded. The
+    model is put in eval mode and given back in the mode it was in. progress: a wrapper of an
+    iterable that shows progress (tqdm), or None.
+
+    A model that gives every one of V tokens probability 1/V has perplexity exactly V.
+    """
+    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
+        got = getattr(ids, "dtype", type(ids).__name__)
+        raise TypeError(f"ids: expected a numpy array of integer token ids, got {got}")
+    if ids.ndim != 1:
+        raise ValueError(f"ids: expected a 1-d array (a whole split), got shape {ids.shape}")
+    if len(ids) < 2:
+        raise ValueError(
+            f"ids: expected at least 2 tokens (one to read, one to predict), got {len(ids)}"
+        )
+    model_block = model.config.block_size
+    T = model_block if block_size is None else block_size
+    if isinstance(T, bool) or not isinstance(T, int | np.integer) or not 1 <= T <= model_block:
+        raise ValueError(f"block_size: expected an int in [1, {model_block}], got {block_size!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+
+    n_pred = len(ids) - 1  # tokens that have a token before them
+    n_full = n_pred // T  # full windows; the rest, n_pred % T tokens, make one short window
+    starts = [s * T for s in range(n_full)]
+    batches = [starts[b : b + batch_size] for b in range(0, n_full, batch_size)]
+    if n_pred % T:
+        batches.append([n_full * T])
+
+    total_nll = 0.0  # summed in float64 whatever the model's dtype
+    n_tokens = 0
+    with evaluating(model):
+        for batch in batches if progress is None else progress(batches, desc="perplexity"):
+            width = min(T, n_pred - batch[0])  # T, or less for the last window
+            x = np.stack([ids[s : s + width] for s in batch])  # (B, width)
+            y = np.stack([ids[s + 1 : s + 1 + width] for s in batch])  # (B, width)
+            _, loss = model(x, y)
+            # loss is the mean over the batch's y.size tokens: weight it by that count.
+            total_nll += float(loss) * y.size
+            n_tokens += y.size
+    nll = total_nll / n_tokens
+    ppl = math.exp(nll) if nll < 709.0 else math.inf  # exp overflows a float64 near 709.8
+    return PerplexityResult(perplexity=ppl, nll=nll, n_tokens=n_tokens)

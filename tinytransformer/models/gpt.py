@@ -1,0 +1,94 @@
+"""The GPT: the transformer trunk with causal attention, and text generation with a KV cache.
+
+    idx (B, T) -> trunk (causal) -> x (B, T, C) -> @ wte^T -> logits (B, T, V)
+
+Generation repeats: run the model on the context, turn the last position's logits into the
+next token (models/sampling.py), append it. With the KV cache, only the newest token goes
+through the model: the keys and values of every earlier position are kept from the step before.
+Left out: beam search, batched prompts of different lengths, stop sequences.
+"""
+
+import warnings
+
+import numpy as np
+
+from tinytransformer.checks import check_ids
+from tinytransformer.models.block import block_keys_values
+from tinytransformer.models.sampling import sample_next
+from tinytransformer.models.transformer import WTE, Transformer, evaluating
+
+
+class GPT(Transformer):
+    """A causal language model: position t sees tokens 0..t and predicts token t + 1.
+
+    >>> from tinytransformer.models.config import PRESETS, GPTConfig
+    >>> model = GPT(GPTConfig(vocab_size=10, **PRESETS["tiny"]))
+    >>> idx = np.random.default_rng(0).integers(0, 10, size=(4, 16))  # (B, T)
+    >>> logits, loss = model(idx, targets=np.roll(idx, -1, axis=1))
+    >>> logits.shape, round(float(loss), 1)  # at initialisation, about ln(10) = 2.3
+    ((4, 16, 10), 2.3)
+    """
+
+    causal = True
+
+    def generate(
+        self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None, use_cache=True
+    ):
+        """Continue idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
+
+        temperature=0 picks the most likely token (greedy). See sampling.sample_next for top_k
+        and top_p. A prompt longer than block_size is cropped from the left, with a warning.
+        """
+        steps = self.generate_iter(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache)
+        return np.concatenate([idx, *steps], axis=1)
+
+    def generate_iter(
+        self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None, use_cache=True
+    ):
+        """Like generate, but yields each new token (B, 1) as soon as it is sampled."""
+        check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
+        if idx.shape[1] == 0:
+            raise ValueError("idx: expected at least one prompt token, got an empty prompt")
+        if rng is None:
+            rng = np.random.default_rng()
+        bs = self.config.block_size
+        if idx.shape[1] > bs:
+            warnings.warn(
+                f"prompt of {idx.shape[1]} tokens is longer than block_size {bs}: "
+                f"keeping its last {bs} tokens",
+                stacklevel=2,
+            )
+            idx = idx[:, -bs:]
+        with evaluating(self):
+            context = idx  # (B, t): what the model sees, at most block_size tokens
+            kv = None
+            for _ in range(max_new_tokens):
+                if use_cache and kv is not None and context.shape[1] <= bs:
+                    # only the newest token goes through the model; its keys and values join
+                    # the cache, which holds those of every earlier position
+                    pos0 = context.shape[1] - 1
+                    x, cache = self.trunk_forward(context[:, -1:], past_kv=kv, pos0=pos0)
+                else:
+                    # the first step, generation without a cache, or a full window: positions
+                    # shift when the window slides, so everything is recomputed
+                    context = context[:, -bs:]
+                    x, cache = self.trunk_forward(context)
+                if use_cache:
+                    kv = [block_keys_values(c) for c in cache["blocks"]]  # one (k, v) per block
+                logits = x[:, -1] @ self.params[WTE].T  # (B, V) the last position's logits
+                nxt = sample_next(logits, temperature, top_k, top_p, rng)[:, None]  # (B, 1)
+                context = np.concatenate([context, nxt], axis=1)
+                yield nxt
+
+
+def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None,
+                  top_p=None, seed=None, use_cache=True):  # fmt: skip
+    """Encode prompt, generate, decode -> the whole text (prompt + continuation).
+
+    An empty prompt starts from a newline. tokenizer: anything with encode and decode.
+    """
+    ids = tokenizer.encode(prompt) if prompt else [tokenizer.encode("\n")[0]]
+    idx = np.array([ids], dtype=np.int64)  # (1, T)
+    out = model.generate(idx, max_new_tokens, temperature, top_k, top_p,
+                         np.random.default_rng(seed), use_cache)  # fmt: skip
+    return tokenizer.decode(out[0].tolist())

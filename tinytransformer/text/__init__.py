@@ -1,0 +1,13 @@
+"""Text, from a corpus to batches of token ids, in the order of the data flow:
+
+    corpora.py      where text comes from (the embedded python-docs, Tiny Shakespeare, a file)
+                    and clean_text
+    docstrings.py   a larger corpus of the same kind: the standard library's docstrings
+    tokenizers.py   CharTokenizer and the byte-level BPETokenizer, with special tokens
+    batching.py     the train/val split, random (x, y) windows, padding with an attention mask
+    masking.py      masked-LM targets (BERT's rule)
+    dataset.py      prepare_data: all of the above in one call
+    topic_task.py   the labelled task for fine-tuning (which kind of doc a paragraph is from)
+
+Text imports no model.
+"""

@@ -1,0 +1,9 @@
+"""Training, in the order a step uses it:
+
+optimizer.py    AdamW and gradient-norm clipping
+schedule.py     the learning rate: linear warm-up, cosine decay
+loop.py         the one training loop: train_step, evaluation, best weights, early stopping
+pretrain.py     a pretraining run: data, metrics.jsonl, checkpoints, exact resume
+finetune.py     a fine-tuning run: the classifier on the topic task, test scores
+checkpoint.py   .npz checkpoints without pickle, written atomically
+"""

@@ -1,0 +1,214 @@
+"""The one training loop, shared by pretraining (pretrain.py) and fine-tuning (finetune.py).
+
+One step reads like the data flow:
+
+    idx, targets, mask = next_batch()            # tokenize -> batch
+    logits, loss = model(idx, targets, mask)     # forward -> loss
+    model.backward()                             # backward
+    clip_grad_norm(model, grad_clip)             # one bad batch must not throw the weights far
+    optimizer.step()                             # AdamW, at the schedule's learning rate
+
+and every eval_interval steps (and after the last) the loop evaluates, keeps the best weights by
+validation loss, and stops early after `patience` evaluations without a better one. What a run
+does around that (checkpoints, metrics files, a progress bar) it passes in as callbacks, so that
+this file holds the loop and nothing else.
+
+A model is anything with `model(idx, targets, attention_mask) -> (logits, loss)`, `backward()`,
+`params`/`grads`, `train()`/`eval()`, and `state_dict()`/`load_state_dict()`: the GPT, the masked
+LM and the sequence classifier all are.
+"""
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinytransformer.training.optimizer import clip_grad_norm
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on (a non-finite loss or gradient); the message names the step."""
+
+
+def train_step(model, optimizer, batch, grad_clip, step):
+    """One step on one batch: forward, backward, clip, AdamW -> (loss, gradient norm).
+
+    batch: (idx, targets, attention_mask or None). grad_clip: the largest gradient norm, or 0 /
+    None for no clipping (the norm is then only measured). A non-finite loss or gradient norm
+    raises TrainingError before the optimizer touches the weights.
+    """
+    idx, targets, mask = batch
+    model.train()
+    with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported just below
+        # forward -> loss
+        _, loss = model(idx, targets, attention_mask=mask)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise TrainingError(f"step {step}: loss {loss} is not finite")
+        # backward
+        model.backward()
+        # clip the gradient norm
+        norm = clip_grad_norm(model, grad_clip or None, names=optimizer.names)
+    if not math.isfinite(norm):
+        raise TrainingError(f"step {step}: gradient norm {norm} is not finite")
+    # AdamW
+    optimizer.step()
+    return loss, norm
+
+
+class BestWeights:
+    """The lowest validation loss seen so far, the step it was reached at, and a copy of the
+    weights of that moment (in memory), to give back to the model at the end of a run.
+
+    >>> best = BestWeights()
+    >>> best.update(0, 2.0, None, keep=False), best.update(20, 2.5, None, keep=False)
+    (True, False)
+    >>> best.val_loss, best.step
+    (2.0, 0)
+    """
+
+    def __init__(self, val_loss=math.inf, step=None):
+        self.val_loss = val_loss
+        self.step = step
+        self.metrics = {}
+        self.state = None
+
+    def update(self, step, val_loss, model, metrics=None, keep=True):
+        """Record val_loss if it is the best so far (keeping the model's weights when `keep`);
+        -> whether it was."""
+        if not val_loss < self.val_loss:
+            return False
+        self.val_loss, self.step, self.metrics = val_loss, step, dict(metrics or {})
+        if keep:
+            self.state = model.state_dict()  # copies
+        return True
+
+    def restore(self, model):
+        """Load the best weights back into the model."""
+        if self.state is None:
+            raise RuntimeError("restore: no best weights were kept (BestWeights.update keep=False)")
+        model.load_state_dict(self.state)
+
+
+@dataclass
+class LoopResult:
+    """How the loop ended: "done" (max_iters), "early stop" (patience), or "stopped" (asked to);
+    the step it ended at, the training loss of every step it took, and the best weights."""
+
+    ended: str
+    step: int
+    losses: dict = field(default_factory=dict)
+    best: BestWeights = field(default_factory=BestWeights)
+
+
+def fit(
+    model,
+    optimizer,
+    next_batch,
+    evaluate,
+    schedule,
+    *,
+    max_iters,
+    eval_interval,
+    grad_clip,
+    patience=None,
+    step=0,
+    best=None,
+    keep_best_weights=True,
+    on_eval=None,
+    on_step=None,
+    before_step=None,
+    should_stop=None,
+):
+    """Train from `step` to `max_iters` -> LoopResult.
+
+    next_batch():           the next training batch (idx, targets, attention_mask or None).
+    evaluate(step):         a dict of metrics with at least "val_loss", in eval mode.
+    schedule(step):         the learning rate of a step (a schedule.Schedule).
+    patience:               stop after this many evaluations in a row without a better val loss;
+                            None never stops early.
+    step, best:             where a resumed run starts: its step and its BestWeights so far.
+    keep_best_weights:      copy the weights at each new best (for BestWeights.restore).
+    on_eval(step, metrics, improved): called after each evaluation.
+    on_step(step, loss, lr, seconds): called after each step; step is then the number of steps
+                            done, seconds the time the step took (batch, forward, backward, AdamW).
+    before_step(step, optimizer) -> optimizer: may hand back another optimizer from this step
+                            on (fine-tuning's --head-warmup unfreezes the blocks this way).
+    should_stop(step) -> bool: asked before each step; True ends the loop ("stopped").
+    """
+    best = BestWeights() if best is None else best
+    bad_evals = 0
+    losses = {}
+    while True:
+        if step % eval_interval == 0 or step == max_iters:
+            metrics = evaluate(step)
+            improved = best.update(step, metrics["val_loss"], model, metrics, keep_best_weights)
+            bad_evals = 0 if improved else bad_evals + 1
+            if on_eval is not None:
+                on_eval(step, metrics, improved)
+            if patience is not None and bad_evals >= patience:
+                return LoopResult("early stop", step, losses, best)
+        if step >= max_iters:
+            return LoopResult("done", step, losses, best)
+        if should_stop is not None and should_stop(step):
+            return LoopResult("stopped", step, losses, best)
+        if before_step is not None:
+            optimizer = before_step(step, optimizer)
+        t0 = time.perf_counter()
+        optimizer.lr = schedule(step)
+        losses[step], _ = train_step(model, optimizer, next_batch(), grad_clip, step)
+        step += 1
+        if on_step is not None:
+            on_step(step, losses[step - 1], optimizer.lr, time.perf_counter() - t0)
+
+
+class StopFlag:
+    """Ctrl-C sets a flag that the loop checks between steps (pass `flag.is_set` as should_stop),
+    so a checkpoint is saved from consistent weights, never from a half-applied optimizer step.
+    A second Ctrl-C stops at once. `log` (a function of one str) hears about the first."""
+
+    def __init__(self, log=None):
+        self.stop = False
+        self.log = log
+        self._old = None
+
+    def is_set(self, step=None):
+        return self.stop
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        if self.log is not None:
+            self.log("\nCtrl-C: saving a checkpoint after this step (again to quit at once)")
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class SilentProgress:
+    """A progress bar that shows nothing: what a run uses when its caller passes no tqdm."""
+
+    def __init__(self, total=None, initial=0, **kwargs):
+        pass
+
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def write(self, text):
+        pass
+
+    def close(self):
+        pass

@@ -1,0 +1,306 @@
+"""Pretraining: a run of the one training loop (loop.py) on a text corpus, with everything that
+makes a run a run: its model, tokenizer and data, evaluation of the train and val loss,
+metrics.jsonl and loss.png, checkpoints (ckpt.npz, the latest; best.npz, the best validation
+loss), Ctrl-C saving a checkpoint before it exits, and --resume continuing a run so exactly that
+its losses equal those of a run that was never stopped.
+
+    run = setup(args)                          # model, tokenizer, data, AdamW (new or resumed)
+    fit(run.model, run.optimizer, batches, evaluate, schedule, ...)   # the loop
+    -> OUT/ckpt.npz, OUT/best.npz, OUT/metrics.jsonl, OUT/loss.png
+
+`args` holds the run's settings under the names of the `train` command's flags (commands/train.py
+parses them; nanoGPT's config keys). Nothing here prints: messages go to `log`, and the progress
+bar is the caller's (`progress`).
+"""
+
+import dataclasses
+import json
+import math
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+
+from tinytransformer.files import write_atomic
+from tinytransformer.models.config import PRESETS, GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.transformer import MaskedLM, evaluating
+from tinytransformer.plots import plot_losses
+from tinytransformer.text.dataset import prepare_data
+from tinytransformer.text.masking import mlm_batch
+from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinytransformer.training.loop import BestWeights, SilentProgress, StopFlag, TrainingError, fit
+from tinytransformer.training.optimizer import AdamW
+from tinytransformer.training.schedule import Schedule
+
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "bias")  # fixed by a checkpoint
+OBJECTIVES = {"clm": GPT, "mlm": MaskedLM}  # the objective decides the model
+DATA_FLAGS = ("data", "tokenizer", "vocab_size", "objective")  # fixed by a resumed run
+
+
+def config_from_args(args, vocab_size):
+    """The model config: the preset, overridden by any size flag given."""
+    sizes = dict(PRESETS[args.preset])
+    for name in ("n_layer", "n_head", "n_embd", "block_size"):
+        if getattr(args, name) is not None:
+            sizes[name] = getattr(args, name)
+    sizes["vocab_size"] = vocab_size
+    return GPTConfig(**sizes, dropout=args.dropout, bias=args.bias)
+
+
+# --- one stage per function ------------------------------------------------------------------
+
+
+def make_batch(run, split, rng):
+    """-> (idx, targets, attention_mask) (B, T) each, for the objective being trained.
+
+    clm: targets are the inputs shifted by one (predict the next token).
+    mlm: 15% of the tokens are hidden and are the only targets (predict the hidden token).
+    """
+    B, T = run.args.batch_size, run.model.config.block_size
+    if run.args.objective == "mlm":
+        return mlm_batch(run.data, split, B, T, rng, run.tokenizer)
+    x, y = run.data.get_batch(split, B, T, rng)
+    return x, y, None
+
+
+def estimate_loss(run, step):
+    """Mean loss over eval_iters batches of each split -> {"train_loss", "val_loss"}. The batches
+    come from a generator seeded by (seed, step), so evaluation draws nothing from the training
+    generators: a resumed run sees the same batches as an uninterrupted one."""
+    out = {}
+    with evaluating(run.model):
+        for i, split in enumerate(("train", "val")):
+            rng = np.random.default_rng([run.args.seed, step, i])
+            losses = []
+            for _ in range(run.args.eval_iters):
+                idx, targets, mask = make_batch(run, split, rng)
+                losses.append(float(run.model(idx, targets, attention_mask=mask)[1]))
+            out[f"{split}_loss"] = float(np.mean(losses))
+    return out
+
+
+# --- setting up a run ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    args: Namespace
+    model: object
+    tokenizer: object
+    data: object
+    optimizer: AdamW
+    data_rng: np.random.Generator
+    step: int = 0
+    ended: str = ""  # how the loop ended: "done", "early stop" or "stopped" (loop.LoopResult)
+    best: BestWeights = dataclasses.field(default_factory=BestWeights)
+
+
+def _merge_resumed_args(saved, given, path):
+    """A resumed run keeps its saved flags; given flags may change only what does not change the
+    model or the data (say, --max-iters to train longer)."""
+    args = Namespace(**saved)
+    for name, value in vars(given).items():
+        if name in DATA_FLAGS + ("preset",) and value != saved.get(name):
+            raise CheckpointError(
+                f"{path}: --{name.replace('_', '-')} {value} does not match the run being "
+                f"resumed, which has {name}={saved.get(name)!r}"
+            )
+        setattr(args, name, value)
+    args.resume = True
+    return args
+
+
+def _check_config_against(config, given, path):
+    """--resume, --init-from: any size flag given must agree with the checkpoint's config."""
+    given = vars(given)
+    for name in MODEL_FLAGS:
+        if name in given and given[name] != getattr(config, name):
+            raise CheckpointError(
+                f"{path}: --{name.replace('_', '-')} {given[name]} does not match the "
+                f"checkpoint's {name}={getattr(config, name)}"
+            )
+
+
+def setup(args, given):
+    """Build model, tokenizer, data and optimizer for a new, resumed or initialised run."""
+    out = Path(args.out)
+    ckpt = None
+    if args.resume:
+        path = out / "ckpt.npz"
+        ckpt = load_checkpoint(path)
+        _check_config_against(ckpt.model.config, given, path)
+        args = _merge_resumed_args(ckpt.meta["extra"].get("args", {}), given, path)
+    elif args.init_from:
+        ckpt = load_checkpoint(args.init_from)
+        _check_config_against(ckpt.model.config, given, args.init_from)
+
+    tokenizer, data = prepare_data(
+        args.data,
+        args.tokenizer,
+        args.vocab_size,
+        tokenizer=None if ckpt is None else ckpt.tokenizer,
+    )
+    model_class = OBJECTIVES[args.objective]
+    if ckpt is None:
+        model = model_class(config_from_args(args, tokenizer.vocab_size), seed=args.seed)
+    elif not isinstance(ckpt.model, model_class):
+        raise CheckpointError(
+            f"{ckpt.path}: holds a {type(ckpt.model).__name__}, but --objective "
+            f"{args.objective} trains a {model_class.__name__}"
+        )
+    else:
+        model = ckpt.model
+        model.config.dropout = args.dropout
+    optimizer = AdamW(
+        model,
+        args.learning_rate,
+        betas=(args.beta1, args.beta2),
+        weight_decay=args.weight_decay,
+    )
+    data_rng = np.random.default_rng([args.seed, 0])
+    run = Run(args, model, tokenizer, data, optimizer, data_rng)
+    if args.resume:
+        optimizer.load_state_dict(ckpt.optim_state)
+        data_rng.bit_generator.state = ckpt.rng_states["data"]
+        run.step = ckpt.step
+        run.best = BestWeights(ckpt.meta["extra"].get("best_val", math.inf))
+    # a block must hold a window plus its next token in both splits
+    for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
+        if len(ids) < model.config.block_size + 1:
+            raise ValueError(
+                f"--data {args.data}: the {split} split has {len(ids)} tokens, fewer than "
+                f"block_size + 1 = {model.config.block_size + 1}; use a longer text or a "
+                "smaller --block-size"
+            )
+    return run
+
+
+def save(run, name):
+    extra = {"args": vars(run.args), "best_val": run.best.val_loss}
+    save_checkpoint(
+        Path(run.args.out) / name,
+        run.model,
+        run.tokenizer,
+        run.optimizer,
+        run.step,
+        rngs={"data": run.data_rng},
+        extra=extra,
+    )
+
+
+def _read_metrics(path, before_step):
+    """The metrics of earlier evaluations, dropping any at or after before_step (a resumed run
+    evaluates those again)."""
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] < before_step]
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def pretrain(args, given=None, stop_after=None, log=None, progress=None):
+    """Train as `args` says; returns (run, losses) with losses[k] the training loss of step k.
+
+    given: the flags the user actually gave (a dict); a resumed run takes those over its saved
+        ones (say, --max-iters to train longer) and refuses any that would change the model.
+    stop_after: stop (as Ctrl-C would) once this many steps are done; for tests of --resume.
+    log: a function of one str for messages (default: silent). progress: a tqdm-like factory,
+        progress(total=, initial=) -> a bar with update(), set_postfix(), write() and close().
+    """
+    log = log or (lambda message: None)
+    run = setup(args, Namespace(**(given or {})))
+    args, model, data, opt = run.args, run.model, run.data, run.optimizer
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    metrics = _read_metrics(metrics_path, run.step)
+    write_atomic(metrics_path, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+    schedule = Schedule(
+        args.learning_rate, args.min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
+    )
+    if schedule.note:
+        log(f"note: {schedule.note}")
+    log(
+        f"{type(model).__name__} {model.config}\n{model.num_parameters():,} parameters | "
+        f"{args.data}: {len(data.train_ids):,} train / {len(data.val_ids):,} val tokens | "
+        f"vocab {run.tokenizer.vocab_size} | "
+        + (f"resuming at step {run.step}" if args.resume else "new run")
+    )
+    bar = (progress or SilentProgress)(total=args.max_iters, initial=run.step)
+    t_start, speed = time.perf_counter(), {"tokens_per_s": 0.0}
+
+    def evaluate(step):
+        run.step = step
+        return estimate_loss(run, step)
+
+    def on_eval(step, ev, improved):
+        row = {
+            "step": step,
+            "train_loss": ev["train_loss"],
+            "val_loss": ev["val_loss"],
+            "lr": opt.lr,
+            "elapsed_s": round(time.perf_counter() - t_start, 3),
+            "tokens_per_s": round(speed["tokens_per_s"]),
+        }
+        metrics.append(row)
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        plot_losses(metrics).savefig(out / "loss.png", dpi=100)
+        bar.write(f"step {step}: train loss {ev['train_loss']:.4f}, val loss {ev['val_loss']:.4f}")
+        if improved:
+            save(run, "best.npz")
+        save(run, "ckpt.npz")
+
+    def on_step(step, loss, lr, seconds):
+        run.step = step
+        tokens = args.batch_size * model.config.block_size
+        old = speed["tokens_per_s"]
+        speed["tokens_per_s"] = 0.9 * old + 0.1 * tokens / seconds if old else tokens / seconds
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.1e}", tok_s=f"{speed['tokens_per_s']:,.0f}")
+
+    def should_stop(step):
+        return flag.is_set() or (stop_after is not None and step >= stop_after)
+
+    with StopFlag(log) as flag:
+        try:
+            result = fit(
+                model,
+                opt,
+                lambda: make_batch(run, "train", run.data_rng),
+                evaluate,
+                schedule,
+                max_iters=args.max_iters,
+                eval_interval=args.eval_interval,
+                grad_clip=args.grad_clip,
+                patience=getattr(args, "patience", None),  # runs saved before the flag had none
+                step=run.step,
+                best=run.best,
+                keep_best_weights=False,  # the best weights are kept on disk, in best.npz
+                on_eval=on_eval,
+                on_step=on_step,
+                should_stop=should_stop,
+            )
+        except TrainingError as e:
+            bar.close()
+            raise TrainingError(
+                f"{e}, stopping. The last good checkpoint is {out / 'ckpt.npz'}; try a lower "
+                "--learning-rate or a --grad-clip."
+            ) from None
+    bar.close()
+    run.ended = result.ended
+    if result.ended == "early stop":
+        log(f"early stop at step {run.step}: no better val loss for {args.patience} evaluations")
+    if result.ended == "stopped":
+        save(run, "ckpt.npz")
+        log(f"stopped at step {run.step}; checkpoint saved to {out / 'ckpt.npz'}")
+        return run, result.losses
+    log(
+        f"done: {run.step} steps in {time.perf_counter() - t_start:.1f} s, "
+        f"best val loss {run.best.val_loss:.4f} (checkpoint {out / 'best.npz'})"
+    )
+    return run, result.losses
