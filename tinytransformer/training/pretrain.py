@@ -17,8 +17,8 @@ import dataclasses
 import json
 import math
 import time
-from argparse import Namespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def estimate_loss(run, step):
 
 @dataclasses.dataclass
 class Run:
-    args: Namespace
+    args: SimpleNamespace  # the run settings, named like the train flags
     model: object
     tokenizer: object
     data: object
@@ -100,7 +100,7 @@ class Run:
 def _merge_resumed_args(saved, given, path):
     """A resumed run keeps its saved flags; given flags may change only what does not change the
     model or the data (say, --max-iters to train longer)."""
-    args = Namespace(**saved)
+    args = SimpleNamespace(**saved)
     for name, value in vars(given).items():
         if name in DATA_FLAGS + ("preset",) and value != saved.get(name):
             raise CheckpointError(
@@ -212,7 +212,7 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
         progress(total=, initial=) -> a bar with update(), set_postfix(), write() and close().
     """
     log = log or (lambda message: None)
-    run = setup(args, Namespace(**(given or {})))
+    run = setup(args, SimpleNamespace(**(given or {})))
     args, model, data, opt = run.args, run.model, run.data, run.optimizer
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
