@@ -9,10 +9,11 @@ import tinytransformer.models.transformer as transformer_module
 import tinytransformer.training.finetune as finetune_module
 from tinytransformer.commands.finetune import build_parser
 from tinytransformer.commands.train import build_parser as train_parser
+from tinytransformer.evaluation.classification import accuracy, classification_report
 from tinytransformer.models.classifier import SequenceClassifier
-from tinytransformer.text.topic_task import heldout_paragraphs
+from tinytransformer.text.topic_task import heldout_paragraphs, load_task
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
-from tinytransformer.training.finetune import finetune
+from tinytransformer.training.finetune import evaluate_split, finetune
 from tinytransformer.training.optimizer import AdamW
 from tinytransformer.training.pretrain import pretrain as train
 from tinytransformer.training.schedule import get_lr
@@ -29,6 +30,12 @@ def pretrain(out, objective="mlm", data="python-docs-pretrain", extra=()):
 @pytest.fixture(scope="module")
 def mlm_ckpt(tmp_path_factory):
     return pretrain(tmp_path_factory.mktemp("mlm"))
+
+
+def task_of(ckpt_path):
+    """The task's splits encoded as fine-tuning encodes them for this checkpoint's encoder."""
+    ckpt = load_checkpoint(ckpt_path)
+    return load_task(ckpt.tokenizer, ckpt.model.config.block_size, add_cls=True)
 
 
 def ft(argv):
@@ -48,7 +55,13 @@ def test_frozen_blocks_are_not_updated_and_the_results_are_written(mlm_ckpt, tmp
     n_trainable -= after["transformer.wte.weight"].size + after["transformer.wpe.weight"].size
     assert r["trainable_parameters"] == n_trainable + clf.head["classifier.weight"].size + 4
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["test_acc"] == r["test_acc"] and 0.0 <= r["test_acc"] <= 1.0
+    assert saved["test_acc"] == r["test_acc"] and saved["report"] == r["report"]
+    # the reported scores are those of the returned classifier on the test split
+    test_ids, test_mask, test_labels = task_of(mlm_ckpt)["test"]
+    pred = clf.predict(test_ids, test_mask)
+    assert r["test_acc"] == accuracy(test_labels, pred)
+    assert r["test_macro_f1"] == classification_report(test_labels, pred, n_classes=4).macro_f1
+    assert sum(c["support"] for c in r["report"]["classes"].values()) == len(test_labels) == 200
     assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     assert r["steps"] == 20 and len(r["history"]) == 3
 
@@ -76,12 +89,16 @@ def test_backward_stops_at_the_lowest_trainable_block(mlm_ckpt, monkeypatch):
 
 def test_early_stopping_restores_the_best_weights(mlm_ckpt, tmp_path):
     # a learning rate this high makes validation loss go up soon; patience 2 stops the run
-    r, _ = ft(["--init-from", str(mlm_ckpt), "--max-iters", "400", "--eval-interval", "5",
+    r, clf = ft(["--init-from", str(mlm_ckpt), "--max-iters", "400", "--eval-interval", "5",
             "--patience", "2", "--learning-rate", "0.05", "--out", str(tmp_path)])  # fmt: skip
     assert r["steps"] < 400
     losses = [h["val_loss"] for h in r["history"]]
     assert r["val_loss"] == min(losses) and r["best_step"] < r["steps"]
-    assert r["history"][-1]["val_loss"] > r["val_loss"]  # the last weights were worse: restored
+    assert r["history"][-1]["val_loss"] > r["val_loss"]  # the last weights were worse
+    # ... and the classifier handed back holds the best ones, not the last
+    val_loss, val_acc = evaluate_split(clf, task_of(mlm_ckpt)["val"])
+    assert val_loss == pytest.approx(r["val_loss"], rel=1e-6)
+    assert val_acc == r["val_acc"]
 
 
 def test_mismatched_flags_are_clear_errors(mlm_ckpt, tmp_path):
