@@ -18,9 +18,9 @@ a loop over names. It is nanoGPT's model: tanh GELU, LayerNorm eps 1e-5, causal
 scaled_dot_product_attention, the head tied to the token embedding; torch.optim.AdamW with two
 parameter groups (decay only for ndim >= 2) and torch.nn.utils.clip_grad_norm_.
 
-Each step draws one batch (TokenData.get_batch with the generator train.py uses for --seed) and
-feeds it to both models, so our side is exactly `python -m tinytransformer train` with that
-seed. The table shows each model's training loss at that step (before its update), their
+Each step draws one batch (TokenData.get_batch with the generator training/pretrain.py uses for
+--seed) and feeds it to both models, so our side is exactly `python -m tinytransformer train`
+with that seed. The table shows each model's training loss at that step (before its update), their
 difference, and the largest relative difference of a parameter tensor, ||p_ours - p_torch|| /
 ||p_ours||. In float64 both stay equal to rounding (~1e-15). In float32 the two differ by
 rounding (a different summation order in every matmul), and that difference grows with every
@@ -157,7 +157,7 @@ def main(argv=None):
     p.add_argument("--max-iters", type=int, default=2000)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--log-interval", type=int, default=100, help="table rows every N steps")
-    p.add_argument("--seed", type=int, default=1337, help="init and batches, as train.py --seed")
+    p.add_argument("--seed", type=int, default=1337, help="init and batches, as train --seed")
     p.add_argument("--torch-threads", type=int, default=1)
     p.add_argument("--bias", choices=("true", "false"), default="false")
     p.add_argument("--batch-size", type=int, default=12)
@@ -191,7 +191,7 @@ def main(argv=None):
         {"params": [t for t in P.values() if t.dim() < 2], "weight_decay": 0.0},
     ]
     topt = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(beta1, beta2), eps=1e-8)
-    data_rng = np.random.default_rng([args.seed, 0])  # train.py's batch generator for --seed
+    data_rng = np.random.default_rng([args.seed, 0])  # pretrain.py's batch generator for --seed
     B, T = args.batch_size, config.block_size
     warmup = min(args.warmup_iters, args.lr_decay_iters)
 

@@ -1,4 +1,4 @@
-"""Does pretraining help? Test accuracy on the topic classification task (tasks.py) of
+"""Does pretraining help? Test accuracy on the topic classification task (text/topic_task.py) of
 
     (a) the encoder trained from scratch            (a') the GPT trained from scratch
     (b) fine-tuned from the masked-LM checkpoint    (c) fine-tuned from the GPT checkpoint
