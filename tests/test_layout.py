@@ -11,6 +11,7 @@ The rules (a module may import what is listed, and nothing else of the package):
     models/       checks, ops, other models: neither training, evaluation, commands nor text
     evaluation/   checks, ops, models, other evaluation modules: pure functions of outputs
     training/     everything above but commands
+    exercises/    checks, files, gradcheck, ops: the library's ops are the reference answers
     commands/     anything: the only code that reads argv or prints
     __main__      commands (`python -m tinytransformer`)
 """
@@ -35,8 +36,9 @@ ALLOWED = {  # stage -> the stages its modules may import
     "models": {"checks", "ops", "models"},
     "evaluation": {"checks", "ops", "models", "evaluation"},
     "training": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"},
+    "exercises": {"checks", "files", "gradcheck", "ops", "exercises"},
     "commands": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"}
-    | {"commands"},
+    | {"exercises", "commands"},
     "__main__": {"commands"},  # python -m tinytransformer
 }
 

@@ -6,6 +6,9 @@ pyplot's global state (and a notebook's backend) alone. This module is not impor
 `tinytransformer` itself: matplotlib takes half a second to load, and only plotting needs it.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -17,9 +20,27 @@ def _figure(width, height):
     return fig
 
 
+def read_metrics(path):
+    """The rows of a run's metrics.jsonl, one dict per evaluation (a line that is not JSON is an
+    error naming the file and the line)."""
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}, line {number}: not a JSON row ({e.msg})") from None
+    return rows
+
+
 def plot_losses(metrics):
-    """Train and val loss against step, from metrics rows ({"step", "train_loss", "val_loss"}:
-    the lines of a run's metrics.jsonl) -> Figure."""
+    """Train and val loss against step -> Figure.
+
+    metrics: rows with "step", "train_loss", "val_loss" (the lines of a run's metrics.jsonl),
+    or the path of that file.
+    """
+    if isinstance(metrics, str | Path):
+        metrics = read_metrics(metrics)
     fig = _figure(6, 4)
     ax = fig.add_subplot()
     steps = [m["step"] for m in metrics]
@@ -81,5 +102,64 @@ def plot_confusion_matrix(cm, labels, title="Confusion matrix"):
             text = f"{cm[t, p]:g}" if np.issubdtype(cm.dtype, np.floating) else f"{cm[t, p]}"
             colour = "white" if cm[t, p] > threshold else "black"  # readable on dark cells
             ax.text(p, t, text, ha="center", va="center", color=colour)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(maps, tokens=None, row=0, title="attention weights"):
+    """A grid of heatmaps, one row per layer and one column per head -> Figure.
+
+    maps: one (B, nh, T, T) array of attention probabilities per layer (model.attention_maps()
+    after a forward pass); row: which sequence of the batch. tokens: T labels for the axes
+    (queries down, keys across). A weight of exactly 0 is a blocked position (the causal
+    mask's upper triangle, or padding) and is left blank.
+    """
+    maps = [np.asarray(m) for m in maps]
+    if not maps or any(m.ndim != 4 for m in maps):
+        raise ValueError("maps: expected a list of (B, nh, T, T) arrays, one per layer")
+    n_layer, n_head, T = len(maps), maps[0].shape[1], maps[0].shape[-1]
+    if tokens is not None and len(tokens) != T:
+        raise ValueError(f"tokens: expected {T} labels, one per position, got {len(tokens)}")
+    size = max(1.6, 0.28 * T)
+    fig = _figure(size * n_head + 1.0, size * n_layer + 0.6)
+    axes = fig.subplots(n_layer, n_head, squeeze=False)
+    for layer, att in enumerate(maps):
+        for head in range(n_head):
+            ax = axes[layer][head]
+            weights = np.ma.masked_equal(att[row, head], 0.0)  # blocked cells stay blank
+            image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if tokens is not None and layer == n_layer - 1:
+                ax.set_xticks(range(T), [repr(t)[1:-1] for t in tokens], rotation=90, fontsize=7)
+            if tokens is not None and head == 0:
+                ax.set_yticks(range(T), [repr(t)[1:-1] for t in tokens], fontsize=7)
+            if layer == 0:
+                ax.set_title(f"head {head}", fontsize=9)
+            if head == 0:
+                ax.set_ylabel(f"layer {layer}", fontsize=9)
+    fig.colorbar(image, ax=axes, fraction=0.02, pad=0.02)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_gradcheck(errors, tolerance=1e-6, title="backward pass against finite differences"):
+    """One bar per tensor: its relative error (gradcheck.check_gradients's result, name ->
+    error), on a log scale, with the tolerance as a line -> Figure."""
+    if not errors:
+        raise ValueError("errors: expected at least one tensor's error, got none")
+    names = list(errors)
+    values = np.maximum([float(errors[n]) for n in names], 1e-17)  # log scale: no zeros
+    fig = _figure(6, 0.35 * len(names) + 1.2)
+    ax = fig.add_subplot()
+    ax.barh(range(len(names)), values, color=["#2e7d32" if v < tolerance else "#c62828"
+                                              for v in values])  # fmt: skip
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(tolerance, color="black", linestyle="--", label=f"tolerance {tolerance:g}")
+    ax.set_xlabel("relative error (max |a - b| / max |a|)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
     fig.tight_layout()
     return fig

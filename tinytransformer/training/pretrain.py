@@ -233,10 +233,6 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
     bar = (progress or SilentProgress)(total=args.max_iters, initial=run.step)
     t_start, speed = time.perf_counter(), {"tokens_per_s": 0.0}
 
-    def evaluate(step):
-        run.step = step
-        return estimate_loss(run, step)
-
     def on_eval(step, ev, improved):
         row = {
             "step": step,
@@ -272,7 +268,7 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
                 model,
                 opt,
                 lambda: make_batch(run, "train", run.data_rng),
-                evaluate,
+                lambda step: estimate_loss(run, step),
                 schedule,
                 max_iters=args.max_iters,
                 eval_interval=args.eval_interval,

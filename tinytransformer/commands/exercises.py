@@ -1,0 +1,53 @@
+"""`python -m tinytransformer exercises {build,list}`: the student notebooks and the catalogue.
+
+exercises build            write notebooks/student/NAME from every teacher notebook
+exercises build --check    fail (exit 1) if a committed student notebook is not current
+exercises list             every auto-checked exercise: id, signature, what it asks
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from tinytransformer.exercises.catalog import EXERCISES
+from tinytransformer.exercises.notebooks import build_students, stale_students
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tinytransformer exercises",
+        description="Build the student notebooks, or list the exercises.",
+    )
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = sub.add_parser("build", help="write notebooks/student/ from the teacher notebooks")
+    build.add_argument("--notebooks", default="notebooks",
+                       help="the folder of teacher notebooks (default: %(default)s)")  # fmt: skip
+    build.add_argument("--check", action="store_true",
+                       help="write nothing; exit 1 if a student notebook is missing or "
+                       "stale")  # fmt: skip
+    sub.add_parser("list", help="list every auto-checked exercise")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.action == "list":
+        for ex in EXERCISES.values():
+            print(f"{ex.id:7s} {ex.signature:45s} {ex.title}")
+        return
+    folder = Path(args.notebooks)
+    if not folder.is_dir():
+        sys.exit(f"error: --notebooks {folder}: expected a folder of notebooks, found none")
+    try:
+        if args.check:
+            stale = stale_students(folder)
+            for path in stale:
+                print(f"stale: {path} (run `python -m tinytransformer exercises build`)")
+            if stale:
+                sys.exit(1)
+            print(f"student notebooks in {folder / 'student'} are current")
+            return
+        for path in build_students(folder):
+            print(f"wrote {path}")
+    except ValueError as e:  # a BEGIN SOLUTION without its END, ...
+        sys.exit(f"error: {e}")

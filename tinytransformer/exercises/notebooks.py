@@ -1,0 +1,117 @@
+"""Student notebooks, built from the teacher's: every solution replaced by NotImplementedError.
+
+In a teacher's notebook (notebooks/4.1-attention.ipynb) an exercise cell reads
+
+    def attention(q, k, v, causal):
+        \"\"\"q, k, v (B, nh, T, hs) -> (B, nh, T, hs) ...\"\"\"
+        ### BEGIN SOLUTION
+        ...
+        ### END SOLUTION
+
+and the student's copy (notebooks/student/4.1-attention.ipynb) keeps the signature and the
+docstring and has `raise NotImplementedError` between them, at the same indentation. Outputs
+are dropped; nothing else changes, so the student steps through the same lesson.
+"""
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from tinytransformer.files import write_atomic
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB = "raise NotImplementedError  # your code here"
+CHECK_CALL = re.compile(r"""check\(\s*["'](\d+(?:\.\d+)*)["']""")
+
+
+def strip_solutions(source, where="cell"):
+    """A cell's source with each BEGIN/END SOLUTION block replaced by the stub.
+
+    >>> cell = "def f(x):\\n    ### BEGIN SOLUTION\\n    return x\\n    ### END SOLUTION"
+    >>> print(strip_solutions(cell))
+    def f(x):
+        raise NotImplementedError  # your code here
+    """
+    out, inside = [], False
+    for number, line in enumerate(source.split("\n"), 1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside:
+                raise ValueError(f"{where}, line {number}: {BEGIN} inside another solution")
+            out.append(line[: len(line) - len(line.lstrip())] + STUB)
+            inside = True
+        elif marker == END:
+            if not inside:
+                raise ValueError(f"{where}, line {number}: {END} without a {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: {BEGIN} without an {END}")
+    return "\n".join(out)
+
+
+def student_notebook(teacher, name):
+    """The student's copy of a teacher notebook (an nbformat NotebookNode) -> a new notebook."""
+    nb = copy.deepcopy(teacher)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.source = strip_solutions(cell.source, where=f"{name}, cell {i}")
+            cell.outputs = []
+            cell.execution_count = None
+    note = nbformat.v4.new_markdown_cell(
+        f"*Student copy of `notebooks/{name}`, made by `python -m tinytransformer exercises "
+        "build`: each exercise's solution is replaced by `raise NotImplementedError`. Write "
+        "yours in its place and run the `check(...)` cell below it.*"
+    )
+    note.id = "student-copy-note"
+    nb.cells.insert(0, note)
+    return nb
+
+
+def exercises_in(nb):
+    """The exercise ids a notebook checks, in order: the `check("4.1.3", ...)` calls."""
+    ids = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            ids += [i for i in CHECK_CALL.findall(cell.source) if i not in ids]
+    return ids
+
+
+def teacher_notebooks(notebooks_dir):
+    """The teacher notebooks of a folder: its *.ipynb files, sorted (not those in student/)."""
+    return sorted(Path(notebooks_dir).glob("*.ipynb"))
+
+
+def student_path(teacher_path):
+    teacher_path = Path(teacher_path)
+    return teacher_path.parent / "student" / teacher_path.name
+
+
+def built_text(teacher_path):
+    """The student notebook of one teacher notebook, as the text that is written to disk."""
+    teacher = nbformat.read(teacher_path, as_version=4)
+    return nbformat.writes(student_notebook(teacher, Path(teacher_path).name)) + "\n"
+
+
+def build_students(notebooks_dir):
+    """Write notebooks/student/NAME for every teacher notebook -> the paths written."""
+    written = []
+    for teacher in teacher_notebooks(notebooks_dir):
+        path = student_path(teacher)
+        path.parent.mkdir(exist_ok=True)
+        write_atomic(path, built_text(teacher).encode("utf-8"))
+        written.append(path)
+    return written
+
+
+def stale_students(notebooks_dir):
+    """The student notebooks that are missing or differ from a fresh build (empty: all current)."""
+    return [
+        student_path(t)
+        for t in teacher_notebooks(notebooks_dir)
+        if not student_path(t).is_file()
+        or student_path(t).read_text(encoding="utf-8") != built_text(t)
+    ]
