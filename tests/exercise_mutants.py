@@ -1,0 +1,268 @@
+"""Wrong answers to the exercises, written the way students write them (full functions, their own
+variable names), each with the known mistake the check should name, or None where the check
+only has to reject it. tests/test_exercises.py runs every one through `check`.
+"""
+
+import math
+
+import numpy as np
+
+# --- 4.1.1 softmax(x) -----------------------------------------------------------------------------
+
+
+def softmax_no_max(x):
+    e = np.exp(x)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_global_sum(x):
+    e = np.exp(x - np.max(x))
+    return e / e.sum()
+
+
+def softmax_keepdims_forgotten(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1)  # broadcasts the wrong way on every non-square batch
+
+
+def softmax_in_float32(x):
+    x = x.astype(np.float32)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --- 4.1.2 softmax_backward(dout, p) --------------------------------------------------------------
+
+
+def softmax_backward_diagonal(dout, p):
+    return dout * p * (1 - p)
+
+
+def softmax_backward_no_sum(dout, probs):
+    return probs * dout
+
+
+def softmax_backward_sum_over_all(dout, p):
+    return p * (dout - np.sum(dout * p))
+
+
+# --- 4.1.3 attention(q, k, v, causal) -------------------------------------------------------------
+
+
+def _softmax(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def attention_unscaled(q, k, v, causal):
+    scores = q @ np.swapaxes(k, -1, -2)
+    if causal:
+        T = q.shape[-2]
+        scores = scores + np.triu(np.full((T, T), -np.inf), 1)
+    return _softmax(scores) @ v
+
+
+def attention_weights_only(q, k, v, causal):  # the article's formula, without V
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        T = q.shape[-2]
+        scores = np.where(np.tril(np.ones((T, T))) == 1, scores, -np.inf)
+    return _softmax(scores)
+
+
+def attention_diagonal_masked(q, k, v, causal):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        T = q.shape[-2]
+        scores = np.where(
+            np.triu(np.ones((T, T), dtype=bool)), -np.inf, scores
+        )  # k=0: diagonal too
+    w = np.nan_to_num(_softmax(scores))
+    return w @ v
+
+
+def attention_mask_after_softmax(q, k, v, causal):
+    w = _softmax(q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]))
+    if causal:
+        w = w * np.tril(np.ones(w.shape[-2:]))
+    return w @ v
+
+
+def attention_sqrt_of_T(q, k, v, causal):
+    T = q.shape[-2]
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(T)  # the sequence length, not the head size
+    if causal:
+        scores = scores + np.triu(np.full((T, T), -np.inf), 1)
+    return _softmax(scores) @ v
+
+
+# --- 4.1.4 attention_backward(dout, q, k, v, causal) ----------------------------------------------
+
+
+def _weights(q, k, causal):
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        T = q.shape[-2]
+        s = s + np.triu(np.full((T, T), -np.inf), 1)
+    return _softmax(s)
+
+
+def attention_backward_no_scale(dout, q, k, v, causal):
+    a = _weights(q, k, causal)
+    da = dout @ np.swapaxes(v, -1, -2)
+    ds = a * (da - (da * a).sum(-1, keepdims=True))  # the 1/sqrt(hs) of the scores is missing
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(a, -1, -2) @ dout
+
+
+def attention_backward_dv_untransposed(dout, q, k, v, causal):
+    a = _weights(q, k, causal)
+    da = dout @ np.swapaxes(v, -1, -2)
+    ds = a * (da - (da * a).sum(-1, keepdims=True)) / math.sqrt(q.shape[-1])
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, a @ dout
+
+
+def attention_backward_no_mask(dout, q, k, v, causal):
+    a = _weights(q, k, False)  # the forward masked; the recomputed weights do not
+    da = dout @ np.swapaxes(v, -1, -2)
+    ds = a * (da - (da * a).sum(-1, keepdims=True)) / math.sqrt(q.shape[-1])
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(a, -1, -2) @ dout
+
+
+# --- 4.1.5 layernorm_backward(dout, x, w, eps=1e-5) -----------------------------------------------
+
+
+def layernorm_backward_unbiased(dout, x, w, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    var = x.var(-1, ddof=1, keepdims=True)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    g = dout * w
+    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) / np.sqrt(
+        var + eps
+    )
+    axes = tuple(range(x.ndim - 1))
+    return dx, (dout * xhat).sum(axes), dout.sum(axes)
+
+
+def layernorm_backward_constant_stats(dout, x, w, eps=1e-5):
+    xhat = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+    axes = tuple(range(x.ndim - 1))
+    return (
+        dout * w / np.sqrt(x.var(-1, keepdims=True) + eps),
+        (dout * xhat).sum(axes),
+        dout.sum(axes),
+    )
+
+
+def layernorm_backward_dw_per_row(dout, x, w, eps=1e-5):
+    rstd = 1 / np.sqrt(x.var(-1, keepdims=True) + eps)
+    xhat = (x - x.mean(-1, keepdims=True)) * rstd
+    g = dout * w
+    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) * rstd
+    return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)  # wrong for three axes
+
+
+# --- 4.2.1 cross_entropy(logits, targets) ---------------------------------------------------------
+
+
+def _log_softmax(z):
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def cross_entropy_summed(logits, targets):
+    keep = targets != -100
+    logp = _log_softmax(logits)
+    return -logp[np.arange(len(targets))[keep], targets[keep]].sum()
+
+
+def cross_entropy_divides_by_n(logits, targets):
+    keep = targets != -100
+    logp = _log_softmax(logits)
+    return -logp[np.arange(len(targets))[keep], targets[keep]].sum() / len(targets)
+
+
+def cross_entropy_naive(logits, targets):
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    keep = targets != -100
+    return -np.mean(np.log(p[keep, targets[keep]]))
+
+
+def cross_entropy_log_of_softmax(logits, targets):
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    keep = targets != -100
+    return -np.mean(np.log(p[keep, targets[keep]]))
+
+
+# --- 4.2.2 cross_entropy_backward(logits, targets) ------------------------------------------------
+
+
+def _probs(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+def cross_entropy_backward_summed(logits, targets):
+    g = _probs(logits)
+    keep = targets != -100
+    g[np.arange(len(targets))[keep], targets[keep]] -= 1
+    g[~keep] = 0
+    return g
+
+
+def cross_entropy_backward_ignored_kept(logits, targets):
+    g = _probs(logits)
+    keep = targets != -100
+    g[np.arange(len(targets))[keep], targets[keep]] -= 1
+    return g / keep.sum()
+
+
+def cross_entropy_backward_no_onehot(logits, targets):
+    g = _probs(logits)
+    keep = targets != -100
+    g[~keep] = 0
+    return g / keep.sum()
+
+
+# exercise id -> [(wrong answer, the mistake the check names, or None)]
+MUTANTS = {
+    "4.1.1": [
+        (softmax_no_max, "no max subtraction"),
+        (softmax_global_sum, "normalised over the whole array"),
+        (softmax_keepdims_forgotten, None),
+        (softmax_in_float32, None),
+    ],
+    "4.1.2": [
+        (softmax_backward_diagonal, "only the diagonal of the Jacobian kept"),
+        (softmax_backward_no_sum, "the sum term of the softmax Jacobian dropped"),
+        (softmax_backward_sum_over_all, None),
+    ],
+    "4.1.3": [
+        (attention_unscaled, "no 1/sqrt(hs) scaling"),
+        (attention_weights_only, "V left out"),
+        (attention_diagonal_masked, "mask off by one: a position cannot see itself"),
+        (attention_mask_after_softmax, "the mask applied after the softmax"),
+        (attention_sqrt_of_T, None),
+    ],
+    "4.1.4": [
+        (attention_backward_no_scale, "the 1/sqrt(hs) scale left out"),
+        (attention_backward_dv_untransposed, "dv = att @ dout"),
+        (attention_backward_no_mask, None),
+    ],
+    "4.1.5": [
+        (layernorm_backward_unbiased, "unbiased variance"),
+        (layernorm_backward_constant_stats, "treated as constants"),
+        (layernorm_backward_dw_per_row, None),
+    ],
+    "4.2.1": [
+        (cross_entropy_summed, "summed instead of averaged"),
+        (cross_entropy_divides_by_n, "ignored targets included"),
+        (cross_entropy_naive, "no max subtraction"),
+        (cross_entropy_log_of_softmax, "log of the softmax instead of log-sum-exp"),
+    ],
+    "4.2.2": [
+        (cross_entropy_backward_summed, "not divided by the number of counted targets"),
+        (cross_entropy_backward_ignored_kept, "ignored rows not zeroed"),
+        (cross_entropy_backward_no_onehot, "the one-hot not subtracted"),
+    ],
+}
