@@ -71,7 +71,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    progress = None if args.quiet else (lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw))
+
+    def progress(**kw):  # --quiet hides the bar; the evaluation lines it writes still print
+        return tqdm(unit="step", dynamic_ncols=True, disable=args.quiet, **kw)
+
     try:
         finetune(args, log=print, progress=progress)
     except (CheckpointError, TrainingError, ValueError) as e:

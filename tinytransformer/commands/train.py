@@ -62,7 +62,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    progress = None if args.quiet else (lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw))
+
+    def progress(**kw):  # --quiet hides the bar; the evaluation lines it writes still print
+        return tqdm(unit="step", dynamic_ncols=True, disable=args.quiet, **kw)
+
     try:
         run, _ = pretrain(args, given, log=print, progress=progress)
     except (CheckpointError, TrainingError, ValueError, ConnectionError, FileNotFoundError) as e:
