@@ -220,7 +220,9 @@ def test_failed_rename_keeps_the_old_file(tmp_path, run, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", no_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        CheckpointError, match="ckpt.npz: could not write the checkpoint: disk full"
+    ):
         run.save(path)
     monkeypatch.undo()
     assert path.read_bytes() == old
@@ -234,7 +236,7 @@ def test_missing_file(tmp_path):
     path = tmp_path / "nope.npz"
     with pytest.raises(CheckpointError, match=re.escape(f"{path}: no such checkpoint file")):
         load_checkpoint(path)
-    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+    with pytest.raises(CheckpointError, match="is a directory, expected a checkpoint file"):
         load_checkpoint(tmp_path)  # a directory is not a checkpoint file
 
 
@@ -259,7 +261,9 @@ def test_corrupt_file_raises_checkpoint_error_naming_it(tmp_path, run, kind):
     run.save(good_path)
     path = tmp_path / "bad.npz"
     path.write_bytes(corrupt_variants(good_path.read_bytes())[kind])
-    with pytest.raises(CheckpointError, match=re.escape(f"{path}: not a readable checkpoint")):
+    with pytest.raises(
+        CheckpointError, match=re.escape(f"{path}: not a ") + "(readable )?checkpoint"
+    ):
         load_checkpoint(path)
 
 

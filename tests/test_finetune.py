@@ -207,5 +207,5 @@ def test_learning_rate_warms_up_then_decays_as_train_does(mlm_ckpt, tmp_path, mo
     assert [h["lr"] for h in r["history"]] == [used[0], used[4], 1e-4]  # steps 0, 4, 8
 
     used.clear()  # the defaults: one constant rate
-    ft(["--init-from", str(mlm_ckpt), "--max-iters", "3", "--out", str(tmp_path)])
+    ft(["--init-from", str(mlm_ckpt), "--max-iters", "3", "--out", str(tmp_path / "constant")])
     assert used == [3e-4] * 3

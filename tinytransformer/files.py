@@ -1,5 +1,7 @@
-"""Writing files safely: a reader (or a crash) sees the old file or the complete new one."""
+"""Writing files safely: a reader (or a crash) sees the old file or the complete new one; and
+one clear line for a file-system fault."""
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -19,3 +21,18 @@ def write_atomic(path, data):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def describe_os_error(e, what):
+    """One line for an OSError: what failed (a phrase naming the flag or file) and why."""
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOTDIR: "a part of the path is a file, not a directory",
+        errno.EISDIR: "it is a directory, not a file",
+        errno.EFBIG: "the file is larger than this process may write",
+    }
+    return f"{what}: {reasons.get(e.errno, e.strerror or str(e))}"

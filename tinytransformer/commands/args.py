@@ -61,12 +61,11 @@ def add_training_args(parser, suppress_defaults=False, **defaults):
     defaults = {**TRAINING_DEFAULTS, **defaults}
     group = parser.add_argument_group("training loop and optimizer")
 
-    def add(flag, help, **kw):
+    def add(flag, help, **kw):  # the parser's ArgumentDefaultsHelpFormatter shows the default
         if suppress_defaults:
             group.add_argument(flag, help=help, **kw)
         else:
-            default = defaults[flag[2:].replace("-", "_")]
-            group.add_argument(flag, help=f"{help} (default: %(default)s)", default=default, **kw)
+            group.add_argument(flag, help=help, default=defaults[flag[2:].replace("-", "_")], **kw)
 
     add("--batch-size", type=positive_int, help="sequences per step")
     add("--max-iters", type=non_negative_int, help="training steps (0: only evaluate)")
@@ -91,6 +90,10 @@ def add_training_args(parser, suppress_defaults=False, **defaults):
 def add_sampling_args(parser):
     """The sampling flags of `sample`."""
     parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
-    parser.add_argument("--top-k", type=positive_int, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--max-new-tokens", type=non_negative_int, default=300)
+    parser.add_argument("--top-k", type=positive_int, default=None,
+                        help="sample among the k most likely tokens (none: all)")  # fmt: skip
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="sample from the smallest set of tokens whose probability reaches "
+                        "p (none: all)")  # fmt: skip
+    parser.add_argument("--max-new-tokens", type=non_negative_int, default=300,
+                        help="tokens to generate")  # fmt: skip

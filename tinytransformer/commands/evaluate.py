@@ -22,18 +22,31 @@ from tinytransformer.evaluation.bleu import corpus_bleu
 from tinytransformer.evaluation.latency import measure_latency
 from tinytransformer.evaluation.perplexity import perplexity
 from tinytransformer.evaluation.rouge import DEFAULT_TYPES, corpus_rouge
-from tinytransformer.files import write_atomic
+from tinytransformer.files import describe_os_error, write_atomic
+from tinytransformer.text.corpora import CORPUS_NAMES
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
 
 
 def evaluate_run(out, checkpoint=None, split="val", n_prompts=5, prompt_tokens=16,
-                 max_new_tokens=50, seed=0, progress=True):  # fmt: skip
-    """Perplexity of the run's model on a split of its corpus, and generation latency."""
+                 max_new_tokens=50, seed=0, progress=True, data=None):  # fmt: skip
+    """Perplexity of the run's model on a split of its corpus, and generation latency.
+
+    data: the corpus (a name or a path); default the one the run was trained on.
+    """
     path = checkpoint or find_checkpoint(out)
     ckpt = load_generator(path)
-    args = ckpt.meta["extra"].get("args", {})
-    _, data = prepare_data(args.get("data", "python-docs"), tokenizer=ckpt.tokenizer)
+    trained_on = ckpt.meta.get("extra", {}).get("args", {}).get("data", "python-docs")
+    corpus = trained_on if data is None else data
+    if corpus not in CORPUS_NAMES and not Path(corpus).is_file():
+        where = Path(corpus).resolve()
+        if data is None:
+            raise FileNotFoundError(
+                f"{path} was trained on --data {corpus}, which is not there any more (looked "
+                f"for {where}); pass --data PATH to point to where the text is now"
+            )
+        raise FileNotFoundError(f"--data {corpus}: no such file (looked for {where})")
+    _, data = prepare_data(corpus, tokenizer=ckpt.tokenizer)
     ids = data.train_ids if split == "train" else data.val_ids
     model = ckpt.model
     ppl = perplexity(model, ids, progress=tqdm if progress else None)
@@ -109,18 +122,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m tinytransformer eval",
         description="Perplexity and latency of a trained model, or BLEU/ROUGE of output files.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     p.add_argument("--out", default="out", help="the training run's directory")
     p.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
-    p.add_argument("--split", default="val", choices=("train", "val"))
+    p.add_argument("--split", default="val", choices=("train", "val"), help="which split")
     p.add_argument(
         "--max-new-tokens", type=positive_int, default=50, help="tokens per latency prompt"
     )
     p.add_argument("--prompts", type=positive_int, default=5, help="number of latency prompts")
     p.add_argument("--task", nargs="+", metavar="FILE", default=None,
                    help="HYPOTHESES REFERENCES [REFERENCES ...]: score BLEU and ROUGE")  # fmt: skip
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--data", default=None,
+                   help="the corpus to evaluate on (none: the run's own)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/eval.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    path = Path(args.out) / "eval.json"
+    if not args.task and path.exists() and not args.overwrite:
+        sys.exit(f"error: {path} already exists; pass --overwrite to replace it")
     try:
         if args.task:
             if len(args.task) < 2:
@@ -130,10 +150,12 @@ def main(argv=None):
             return
         result = evaluate_run(
             args.out, args.checkpoint, args.split, args.prompts,
-            max_new_tokens=args.max_new_tokens, progress=not args.quiet,
+            max_new_tokens=args.max_new_tokens, progress=not args.quiet, data=args.data,
         )  # fmt: skip
-    except (CheckpointError, ValueError, FileNotFoundError) as e:
+    except (CheckpointError, ValueError, FileNotFoundError, ConnectionError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:
+        sys.exit(f"error: {describe_os_error(e, 'reading the files')}")
     lat = result["latency"]
     print(
         f"{result['split']} perplexity {result['perplexity']:.3f} "
@@ -145,7 +167,9 @@ def main(argv=None):
         f"p95 {lat['ttft_p95_s'] * 1e3:.1f} ms; response p50 {lat['latency_p50_s']:.3f} s, "
         f"p95 {lat['latency_p95_s']:.3f} s; {lat['mean_tokens_per_s']:.0f} tokens/s"
     )
-    path = Path(args.out) / "eval.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(result, indent=2).encode())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(result, indent=2).encode())
+    except OSError as e:
+        sys.exit(f"error: {describe_os_error(e, f'{path}: could not write')}")
     print(f"wrote {path}")

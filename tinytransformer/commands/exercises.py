@@ -17,11 +17,12 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m tinytransformer exercises",
         description="Build the student notebooks, or list the exercises.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = sub.add_parser("build", help="write notebooks/student/ from the teacher notebooks")
     build.add_argument("--notebooks", default="notebooks",
-                       help="the folder of teacher notebooks (default: %(default)s)")  # fmt: skip
+                       help="the folder of teacher notebooks")  # fmt: skip
     build.add_argument("--check", action="store_true",
                        help="write nothing; exit 1 if a student notebook is missing or "
                        "stale")  # fmt: skip

@@ -20,13 +20,14 @@ def build_parser():
         prog="python -m tinytransformer finetune",
         description="Fine-tune a pretrained model (or train from scratch) on the Python-docs "
         "topic classification task; write results.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
-    p.add_argument("--init-from", default=None, help="pretrained checkpoint (default: scratch)")
+    p.add_argument("--init-from", default=None, help="pretrained checkpoint (none: from scratch)")
     p.add_argument(
         "--arch",
         default=None,
         choices=sorted(ARCHS),
-        help="from scratch: the backbone (default mlm); with --init-from, must match",
+        help="from scratch: the backbone (none: mlm); with --init-from, must match",
     )
     p.add_argument(
         "--scratch",
@@ -37,19 +38,21 @@ def build_parser():
     p.add_argument("--preset", default="small", choices=sorted(PRESETS), help="from scratch only")
     p.add_argument("--block-size", type=positive_int, default=None, help="from scratch only")
     p.add_argument("--trainable-blocks", type=non_negative_int, default=None,
-                   help="train only the last k blocks and the head (0: the head alone); "
-                   "default: everything")  # fmt: skip
+                   help="train only the last k blocks and the head (0: the head alone; "
+                   "none: everything)")  # fmt: skip
     p.add_argument("--head-warmup", type=non_negative_int, default=0,
                    help="train the head alone for this many steps first, then the blocks too "
-                   "(linear probing, then fine-tuning); default 0")  # fmt: skip
-    p.add_argument("--pooling", default=None, choices=POOLINGS)
+                   "(linear probing, then fine-tuning)")  # fmt: skip
+    p.add_argument("--pooling", default=None, choices=POOLINGS,
+                   help="the hidden state the head reads (none: last for a GPT, cls for an "
+                   "encoder)")  # fmt: skip
     p.add_argument(
         "--train-per-class",
         type=positive_int,
         default=None,
-        help="labelled training paragraphs per class (default: the task's 75)",
+        help="labelled training paragraphs per class (none: the task's 75)",
     )
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout in training")
     # the training loop's flags, with fine-tuning's defaults: a smaller rate, constant (no
     # warm-up, no decay), lighter weight decay, frequent evaluation and early stopping
     add_training_args(
@@ -63,9 +66,11 @@ def build_parser():
         eval_interval=20,
         patience=8,
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out-finetune")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="initialisation, batches and dropout")
+    p.add_argument("--out", default="out-finetune", help="where results.json is written")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results already in --out")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 

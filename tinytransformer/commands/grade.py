@@ -17,14 +17,13 @@ def build_parser():
         prog="python -m tinytransformer grade",
         description="Execute submitted notebooks, each in its own process, and tabulate the "
         "status of every exercise they check.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="submitted .ipynb files")
-    p.add_argument(
-        "--csv", default="grades.csv", help="where to write the table (default: %(default)s)"
-    )
+    p.add_argument("--csv", default="grades.csv", help="where to write the table")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--timeout", type=positive_int, default=600,
-                   help="seconds allowed per notebook (default: %(default)s)")  # fmt: skip
+                   help="seconds allowed per notebook")  # fmt: skip
     p.add_argument("--full", action="store_true",
                    help="run the notebooks' full-size training (default: "
                    "TINYTRANSFORMER_FAST=1)")  # fmt: skip

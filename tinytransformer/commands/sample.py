@@ -4,6 +4,7 @@ The sampling rule is models/sampling.py, generation with its KV cache models/gpt
 """
 
 import argparse
+import math
 import sys
 
 from tinytransformer.commands.args import add_sampling_args, positive_int
@@ -13,26 +14,41 @@ from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m tinytransformer sample", description="Sample text from a trained model."
+        prog="python -m tinytransformer sample",
+        description="Sample text from a trained model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     parser.add_argument("--out", default="out", help="the training run's directory")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
     parser.add_argument("--prompt", default="", help="text to continue (default: a newline)")
-    parser.add_argument("--num-samples", type=positive_int, default=1)
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--num-samples", type=positive_int, default=1, help="texts to sample")
+    parser.add_argument("--seed", type=int, default=1337, help="the first sample's seed")
     parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
     add_sampling_args(parser)
     return parser
 
 
+def check_flags(args):
+    """The sampling flags, checked before the checkpoint is even read."""
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        sys.exit(f"error: --temperature: expected a finite number >= 0, got {args.temperature}")
+    if args.top_p is not None and not 0.0 < args.top_p <= 1.0:
+        sys.exit(f"error: --top-p: expected a probability in (0, 1], got {args.top_p}")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_flags(args)
     try:
         path = args.checkpoint or find_checkpoint(args.out)
         ckpt = load_generator(path)
     except CheckpointError as e:
         sys.exit(f"error: {e}")
     model, tokenizer = ckpt.model, ckpt.tokenizer
+    try:
+        tokenizer.encode(args.prompt)
+    except ValueError as e:  # a character the char tokenizer never saw
+        sys.exit(f"error: --prompt {args.prompt!r}: {str(e).removeprefix('text: ')}")
     try:
         for i in range(args.num_samples):
             text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens,

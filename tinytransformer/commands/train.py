@@ -27,6 +27,7 @@ def build_parser(suppress_defaults=False):
         prog="python -m tinytransformer train",
         description="Train a small transformer on a text corpus, then print a sample.",
         argument_default=argparse.SUPPRESS if suppress_defaults else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
 
     def add(group, flag, default, **kw):
@@ -37,21 +38,26 @@ def build_parser(suppress_defaults=False):
         help="python-docs (embedded), python-docs-pretrain (without the fine-tuning task's "
         "val/test text), python-docs-stdlib-pretrain (that + the stdlib's docstrings), "
         "shakespeare (downloaded once), or a text file path")  # fmt: skip
-    add(g, "--tokenizer", "char", choices=("char", "bpe"))
-    add(g, "--vocab-size", None, type=positive_int, help="BPE vocabulary size (default 512)")
+    add(g, "--tokenizer", "char", choices=("char", "bpe"), help="characters, or byte-level BPE")
+    add(g, "--vocab-size", None, type=positive_int, help="BPE vocabulary size (none: 512)")
     add(g, "--objective", "clm", choices=("clm", "mlm"), help="causal LM (GPT) or masked LM")
     g = p.add_argument_group("model")
     add(g, "--preset", "small", choices=sorted(PRESETS), help="sizes; the flags below override")
-    for flag in ("--n-layer", "--n-head", "--n-embd", "--block-size"):
-        add(g, flag, None, type=positive_int)
-    add(g, "--dropout", 0.0, type=float)
+    sizes = [("--n-layer", "blocks"), ("--n-head", "attention heads per block"),
+             ("--n-embd", "channels C"), ("--block-size", "the longest sequence T")]  # fmt: skip
+    for flag, what in sizes:
+        add(g, flag, None, type=positive_int, help=f"{what} (none: the preset's)")
+    add(g, "--dropout", 0.0, type=float, help="dropout probability in training")
     add(g, "--bias", True, type=boolean, help="biases in linear layers and layer norms")
     add_training_args(p, suppress_defaults)
     g = p.add_argument_group("evaluation and output")
     add(g, "--eval-iters", 50, type=positive_int, help="batches per split in each evaluation")
-    add(g, "--seed", 1337, type=int)
+    add(g, "--seed", 1337, type=int, help="initialisation, batches and dropout")
     add(g, "--out", "out", help="directory for checkpoints, metrics.jsonl and loss.png")
     add(g, "--resume", False, action="store_true", help="continue the run in --out")
+    add(g, "--overwrite", False, action="store_true",
+        help="replace the run already in --out (its checkpoints and metrics are "
+        "deleted)")  # fmt: skip
     add(g, "--init-from", None, help="start from this checkpoint's weights (a new run)")
     add(g, "--sample-tokens", 300, type=non_negative_int, help="tokens to sample at the end")
     add(g, "--quiet", False, action="store_true", help="no progress bar")

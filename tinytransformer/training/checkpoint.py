@@ -7,18 +7,21 @@ Inside the .npz (a zip of .npy arrays, read with allow_pickle=False):
                      states of the random generators, the tokenizer, the training arguments
 
 Files are written atomically: to a temporary file beside the target, then renamed over it, so a
-crash or Ctrl-C mid-write leaves the previous checkpoint intact.
+crash or Ctrl-C mid-write leaves the previous checkpoint intact. Only finite weights are ever
+written, and a file whose weights are not finite floats is refused on loading: a checkpoint is
+always a model that can be trained on, sampled from and evaluated.
 """
 
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.files import write_atomic
+from tinytransformer.files import describe_os_error, write_atomic
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.transformer import MaskedLM
@@ -54,6 +57,12 @@ def save_checkpoint(path, model, tokenizer=None, optimizer=None, step=0, rngs=No
     rngs: name -> numpy Generator whose state is saved (the model's dropout generator is always
     saved as "model"); extra: any JSON-able dict, e.g. the training arguments.
     """
+    bad = [n for n, p in model.params.items() if not np.isfinite(p).all()]
+    if bad:
+        raise CheckpointError(
+            f"{path}: refusing to save weights that are not finite ({bad[0]} holds nan or inf); "
+            "the checkpoint already there, if any, is kept"
+        )
     rng_states = {"model": model.rng.bit_generator.state}
     rng_states.update({n: g.bit_generator.state for n, g in (rngs or {}).items()})
     meta = {
@@ -73,24 +82,50 @@ def save_checkpoint(path, model, tokenizer=None, optimizer=None, step=0, rngs=No
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, buf.getvalue())
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, buf.getvalue())
+    except OSError as e:
+        raise CheckpointError(
+            describe_os_error(e, f"{path}: could not write the checkpoint")
+        ) from None
 
 
 def read_checkpoint(path):
     """path -> (meta dict, params dict, optimizer state dict), with clear errors."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file (.npz)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise CheckpointError(describe_os_error(e, f"{path}: cannot read it")) from None
+    if head.startswith(b"\x93NUMPY"):
+        raise CheckpointError(f"{path}: is a single .npy array, expected an .npz checkpoint")
+    if not head.startswith(b"PK"):
+        raise CheckpointError(
+            f"{path}: not a checkpoint (an .npz archive starts with 'PK', this file with "
+            f"{head[:4]!r}); is it the right file?"
+        )
+    try:
         with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):  # a lone .npy array, not an archive
-                raise ValueError("it is a single array, not an .npz archive")
             arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError, AttributeError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # an object array: never unpickled, it could run code
+            raise CheckpointError(
+                f"{path}: holds an object (pickled) array, which tinytransformer never loads; "
+                "it was not written by save_checkpoint"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, TypeError, AttributeError, KeyError) as e:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (corrupt or truncated?): {e}"
         ) from None
+    except (RuntimeError, NotImplementedError, zlib.error) as e:  # damaged compressed data
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
     if "__meta__" not in arrays:
         raise CheckpointError(f"{path}: not a tinytransformer checkpoint (no __meta__ entry)")
     try:
@@ -105,6 +140,13 @@ def read_checkpoint(path):
         )
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
     optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    for name, p in params.items():
+        if p.dtype.kind != "f":
+            raise CheckpointError(f"{path}: parameter {name} has dtype {p.dtype}, expected floats")
+        if not np.isfinite(p).all():
+            raise CheckpointError(
+                f"{path}: parameter {name} holds nan or inf; these weights cannot be used"
+            )
     return meta, params, optim
 
 
@@ -128,7 +170,7 @@ def load_checkpoint(path, dtype=None):
         step = int(meta["step"])
     except KeyError as e:
         raise CheckpointError(f"{path}: its __meta__ has no entry {e}") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
         raise CheckpointError(f"{path}: {e}") from None
     return Checkpoint(path, model, tokenizer, step, optim, meta["rng"], meta)
 

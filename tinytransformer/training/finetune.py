@@ -16,27 +16,42 @@ Left out: checkpoints of the classifier (results are the product here), data aug
 layer-wise learning rates.
 """
 
+import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 
 from tinytransformer.evaluation.classification import classification_report, confusion_matrix
-from tinytransformer.files import write_atomic
+from tinytransformer.files import describe_os_error, write_atomic
 from tinytransformer.models.classifier import SequenceClassifier
 from tinytransformer.models.config import PRESETS, GPTConfig
 from tinytransformer.models.gpt import GPT
+from tinytransformer.models.memory import check_fits
 from tinytransformer.models.transformer import MaskedLM, evaluating
 from tinytransformer.plots import plot_confusion_matrix
-from tinytransformer.text.corpora import clean_text
+from tinytransformer.text.corpora import clean_text, load_corpus
 from tinytransformer.text.tokenizers import CharTokenizer
-from tinytransformer.text.topic_task import LABEL_NAMES, load_task, pretraining_text
+from tinytransformer.text.topic_task import (
+    LABEL_NAMES,
+    heldout_paragraphs,
+    load_task,
+    pretraining_text,
+)
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
-from tinytransformer.training.loop import SilentProgress, fit
+from tinytransformer.training.loop import SilentProgress, TrainingError, fit
 from tinytransformer.training.optimizer import AdamW
+from tinytransformer.training.rundir import (
+    RunLock,
+    clean_partial_writes,
+    make_run_dir,
+    prepare_run_dir,
+    remove_run_files,
+)
 from tinytransformer.training.schedule import Schedule
+from tinytransformer.training.settings import check_training_settings
 
 ARCHS = {"gpt": GPT, "mlm": MaskedLM}
+RESULT_FILES = ("results.json", "confusion.png")  # what a fine-tuning run writes in --out
 
 
 def build_backbone(args):
@@ -56,18 +71,39 @@ def build_backbone(args):
                 f"{args.init_from}: --block-size {args.block_size} does not match the "
                 f"checkpoint's block_size={backbone.config.block_size}"
             )
-        backbone.config.dropout = args.dropout
+        backbone.config = dataclasses.replace(backbone.config, dropout=args.dropout)  # checked
         if args.scratch:  # same architecture and tokenizer, fresh random weights
             fresh = type(backbone)(backbone.config, seed=args.seed)
             return fresh, ckpt.tokenizer, f"scratch, shaped like {args.init_from}"
         return backbone, ckpt.tokenizer, str(args.init_from)
     # from scratch: the tokenizer a pretraining run on python-docs-pretrain would have, so the
     # comparison with a pretrained model differs only in the weights
+    if args.scratch:
+        raise ValueError(
+            "--scratch: takes the shape and tokenizer of the --init-from checkpoint, but no "
+            "--init-from was given (without it the run is from scratch anyway)"
+        )
     tokenizer = CharTokenizer.train(clean_text(pretraining_text()))
-    config = GPTConfig(
-        vocab_size=tokenizer.vocab_size, dropout=args.dropout, **PRESETS[args.preset]
-    )
+    sizes = dict(PRESETS[args.preset])
+    if args.block_size is not None:
+        sizes["block_size"] = args.block_size
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **sizes)
     return ARCHS[args.arch or "mlm"](config, seed=args.seed), tokenizer, "scratch"
+
+
+def contaminated(args):
+    """How many of the task's test paragraphs the --init-from checkpoint was pretrained on (0
+    when none, or when its corpus cannot be read any more to tell)."""
+    if not args.init_from:
+        return 0
+    data = load_checkpoint(args.init_from).meta.get("extra", {}).get("args", {}).get("data")
+    if data is None:
+        return 0
+    try:
+        text = " ".join(load_corpus(data).split())  # whitespace collapsed, as the paragraphs are
+    except (OSError, ValueError, ConnectionError):
+        return 0
+    return sum(paragraph in text for paragraph in heldout_paragraphs(("test",)))
 
 
 def evaluate_split(clf, split):
@@ -86,11 +122,48 @@ def finetune(args, log=None, progress=None):
     """Run fine-tuning -> (results dict, also written to OUT/results.json; the classifier with
     its best validation weights)."""
     log = log or (lambda message: None)
+    # everything is checked, and every file read, before the first file is written
+    check_training_settings(args)
+    overwrite = getattr(args, "overwrite", False)
+    replaced = prepare_run_dir(args.out, RESULT_FILES, overwrite=overwrite, resumable=False)
     backbone, tokenizer, source = build_backbone(args)
     is_encoder = isinstance(backbone, MaskedLM)
+    n_layer = backbone.config.n_layer
+    if args.trainable_blocks is not None and args.trainable_blocks > n_layer:
+        raise ValueError(
+            f"--trainable-blocks: expected 0..{n_layer} (the model's blocks), got "
+            f"{args.trainable_blocks}"
+        )
+    if args.pooling == "cls" and not is_encoder:
+        raise ValueError(
+            "--pooling cls: a GPT's first position has seen only itself (attention is causal), "
+            "so it cannot summarise the text; use last or mean"
+        )
     caps = {} if args.train_per_class is None else {"train_cap": args.train_per_class}
     task = load_task(tokenizer, backbone.config.block_size, add_cls=is_encoder, **caps)
     clf = SequenceClassifier(backbone, len(LABEL_NAMES), args.pooling, args.dropout, args.seed)
+    check_fits(backbone.config, args.batch_size, backbone.dtype)
+    seen = contaminated(args)
+    if seen:
+        log(
+            f"warning: {args.init_from} was pretrained on text holding {seen} of the task's "
+            "test paragraphs, so its test score is contaminated; pretrain on "
+            "python-docs-pretrain for a clean one"
+        )
+    out = make_run_dir(args.out)
+    with RunLock(out, log):
+        for name in clean_partial_writes(out):
+            log(f"note: removed {out / name}, left by an interrupted write")
+        remove_run_files(out, replaced)
+        try:
+            return _finetune(args, clf, task, source, out, log, progress)
+        except OSError as e:  # the disk filled up, the directory became read-only, ...
+            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
+
+
+def _finetune(args, clf, task, source, out, log, progress):
+    """The run proper, once the settings and --out are checked and --out is locked."""
+    backbone = clf.backbone
 
     def optimizer(trainable_blocks):
         """Freeze, then a new AdamW over what is left trainable (it reads `clf.frozen`)."""
@@ -165,8 +238,6 @@ def finetune(args, log=None, progress=None):
     test_ids, test_mask, test_labels = task["test"]
     pred = clf.predict(test_ids, test_mask, batch_size=64)
     report = classification_report(test_labels, pred, n_classes=len(LABEL_NAMES))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = {
         "source": source,
         "backbone": type(backbone).__name__,

@@ -22,17 +22,26 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tinytransformer.files import write_atomic
+from tinytransformer.files import describe_os_error, write_atomic
 from tinytransformer.models.config import PRESETS, GPTConfig
 from tinytransformer.models.gpt import GPT
+from tinytransformer.models.memory import check_fits
 from tinytransformer.models.transformer import MaskedLM, evaluating
-from tinytransformer.plots import plot_losses
+from tinytransformer.plots import plot_losses, read_metrics
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.text.masking import mlm_batch
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinytransformer.training.loop import BestWeights, SilentProgress, StopFlag, TrainingError, fit
 from tinytransformer.training.optimizer import AdamW
+from tinytransformer.training.rundir import (
+    RunLock,
+    clean_partial_writes,
+    make_run_dir,
+    prepare_run_dir,
+    remove_run_files,
+)
 from tinytransformer.training.schedule import Schedule
+from tinytransformer.training.settings import check_training_settings, flag
 
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "bias")  # fixed by a checkpoint
 OBJECTIVES = {"clm": GPT, "mlm": MaskedLM}  # the objective decides the model
@@ -97,15 +106,46 @@ class Run:
     best: BestWeights = dataclasses.field(default_factory=BestWeights)
 
 
+RUN_FILES = ("ckpt.npz", "best.npz", "metrics.jsonl", "loss.png")  # what a run writes in --out
+NEW_FLAGS = {"patience": None, "overwrite": False}  # flags younger than some saved runs
+
+
+def check_settings(args, given):
+    """Every setting of a pretraining run, before anything is read or written (settings.py);
+    `given` is the set of flags the user typed."""
+    check_training_settings(args)
+    if args.eval_iters < 1:
+        raise ValueError(f"--eval-iters: expected a whole number >= 1, got {args.eval_iters}")
+    if args.resume and args.init_from:
+        raise ValueError(
+            "--resume, --init-from: expected one of them (continue this run, or start a new one "
+            "from another's weights), got both"
+        )
+    if args.init_from or args.resume:
+        ignored = sorted({"tokenizer", "vocab_size"} & set(given))
+        if ignored:
+            source = "--init-from" if args.init_from else "--resume"
+            raise ValueError(
+                f"{flag(ignored[0])}: a run started with {source} keeps its checkpoint's "
+                f"tokenizer, so {flag(ignored[0])} would be ignored; leave it out"
+            )
+
+
 def _merge_resumed_args(saved, given, path):
     """A resumed run keeps its saved flags; given flags may change only what does not change the
-    model or the data (say, --max-iters to train longer)."""
-    args = SimpleNamespace(**saved)
+    model or the data (say, --max-iters to train longer, or --weight-decay)."""
+    if not saved:
+        raise CheckpointError(
+            f"{path}: holds no training arguments (it was saved without extra=..., e.g. by "
+            "save_checkpoint from Python), so its run cannot be resumed; start a new run from "
+            "its weights with --init-from"
+        )
+    args = SimpleNamespace(**{**NEW_FLAGS, **saved})
     for name, value in vars(given).items():
         if name in DATA_FLAGS + ("preset",) and value != saved.get(name):
             raise CheckpointError(
-                f"{path}: --{name.replace('_', '-')} {value} does not match the run being "
-                f"resumed, which has {name}={saved.get(name)!r}"
+                f"{path}: {flag(name)} {value} does not match the run being resumed, which has "
+                f"{name}={saved.get(name)!r}"
             )
         setattr(args, name, value)
     args.resume = True
@@ -118,23 +158,30 @@ def _check_config_against(config, given, path):
     for name in MODEL_FLAGS:
         if name in given and given[name] != getattr(config, name):
             raise CheckpointError(
-                f"{path}: --{name.replace('_', '-')} {given[name]} does not match the "
-                f"checkpoint's {name}={getattr(config, name)}"
+                f"{path}: {flag(name)} {given[name]} does not match the checkpoint's "
+                f"{name}={getattr(config, name)}"
             )
 
 
 def setup(args, given):
-    """Build model, tokenizer, data and optimizer for a new, resumed or initialised run."""
+    """Build model, tokenizer, data and optimizer for a new, resumed or initialised run, after
+    checking every setting; reads files but writes none."""
+    check_settings(args, vars(given))
     out = Path(args.out)
     ckpt = None
     if args.resume:
         path = out / "ckpt.npz"
         ckpt = load_checkpoint(path)
         _check_config_against(ckpt.model.config, given, path)
-        args = _merge_resumed_args(ckpt.meta["extra"].get("args", {}), given, path)
+        args = _merge_resumed_args(ckpt.meta.get("extra", {}).get("args", {}), given, path)
+        check_settings(args, {})  # the merged settings: saved ones with the given changes
+        if "data" not in ckpt.rng_states:
+            raise CheckpointError(f"{path}: holds no data-order state, so it cannot be resumed")
     elif args.init_from:
         ckpt = load_checkpoint(args.init_from)
         _check_config_against(ckpt.model.config, given, args.init_from)
+        if ckpt.tokenizer is None:
+            raise CheckpointError(f"{args.init_from}: has no tokenizer to encode --data with")
 
     tokenizer, data = prepare_data(
         args.data,
@@ -152,7 +199,8 @@ def setup(args, given):
         )
     else:
         model = ckpt.model
-        model.config.dropout = args.dropout
+        model.config = dataclasses.replace(model.config, dropout=args.dropout)  # re-checked
+    check_fits(model.config, args.batch_size, model.dtype)
     optimizer = AdamW(
         model,
         args.learning_rate,
@@ -163,6 +211,10 @@ def setup(args, given):
     run = Run(args, model, tokenizer, data, optimizer, data_rng)
     if args.resume:
         optimizer.load_state_dict(ckpt.optim_state)
+        # the moments and the step count continue; the hyperparameters are this run's flags,
+        # which are the saved ones unless the user changed them (and the checkpoint says so)
+        optimizer.beta1, optimizer.beta2 = args.beta1, args.beta2
+        optimizer.weight_decay = args.weight_decay
         data_rng.bit_generator.state = ckpt.rng_states["data"]
         run.step = ckpt.step
         run.best = BestWeights(ckpt.meta["extra"].get("best_val", math.inf))
@@ -192,11 +244,14 @@ def save(run, name):
 
 def _read_metrics(path, before_step):
     """The metrics of earlier evaluations, dropping any at or after before_step (a resumed run
-    evaluates those again)."""
+    evaluates those again). A broken line is an error naming the file and the line."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] < before_step]
+    try:
+        rows = read_metrics(path)
+    except ValueError as e:
+        raise TrainingError(f"{e}; fix or delete the line, then --resume again") from None
+    return [r for r in rows if r.get("step", math.inf) < before_step]
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -212,15 +267,30 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
         progress(total=, initial=) -> a bar with update(), set_postfix(), write() and close().
     """
     log = log or (lambda message: None)
+    # everything is checked, and every file read, before the first file is written
+    overwrite = getattr(args, "overwrite", False)
+    replaced = prepare_run_dir(args.out, RUN_FILES, resume=args.resume, overwrite=overwrite)
     run = setup(args, SimpleNamespace(**(given or {})))
+    out = make_run_dir(run.args.out)
+    with RunLock(out, log):
+        for name in clean_partial_writes(out):
+            log(f"note: removed {out / name}, left by an interrupted write")
+        remove_run_files(out, replaced)
+        try:
+            return _train(run, out, stop_after, log, progress)
+        except OSError as e:  # the disk filled up, the directory became read-only, ...
+            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
+
+
+def _train(run, out, stop_after, log, progress):
+    """The run proper, once its directory is checked and locked."""
     args, model, data, opt = run.args, run.model, run.data, run.optimizer
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     metrics = _read_metrics(metrics_path, run.step)
     write_atomic(metrics_path, "".join(json.dumps(m) + "\n" for m in metrics).encode())
+    min_lr = args.learning_rate if args.min_lr is None else args.min_lr  # none: constant
     schedule = Schedule(
-        args.learning_rate, args.min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
+        args.learning_rate, min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
     )
     if schedule.note:
         log(f"note: {schedule.note}")
@@ -243,8 +313,9 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
             "tokens_per_s": round(speed["tokens_per_s"]),
         }
         metrics.append(row)
-        with open(metrics_path, "a") as f:
+        with open(metrics_path, "a") as f:  # appended and flushed: a crash loses no row
             f.write(json.dumps(row) + "\n")
+            f.flush()
         plot_losses(metrics).savefig(out / "loss.png", dpi=100)
         bar.write(f"step {step}: train loss {ev['train_loss']:.4f}, val loss {ev['val_loss']:.4f}")
         if improved:
