@@ -8,6 +8,7 @@ import sys
 from tqdm.auto import tqdm
 
 from tinytransformer.commands.args import add_training_args, non_negative_int, positive_int
+from tinytransformer.files import describe_os_error
 from tinytransformer.models.classifier import POOLINGS
 from tinytransformer.models.config import PRESETS
 from tinytransformer.training.checkpoint import CheckpointError
@@ -82,5 +83,7 @@ def main(argv=None):
 
     try:
         finetune(args, log=print, progress=progress)
-    except (CheckpointError, TrainingError, ValueError) as e:
+    except (CheckpointError, TrainingError, ValueError, MemoryError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:
+        sys.exit(f"error: {describe_os_error(e, 'finetune')}")

@@ -14,6 +14,7 @@ from tinytransformer.commands.args import (
     non_negative_int,
     positive_int,
 )
+from tinytransformer.files import describe_os_error
 from tinytransformer.models.config import PRESETS
 from tinytransformer.models.gpt import generate_text
 from tinytransformer.training.checkpoint import CheckpointError
@@ -74,8 +75,12 @@ def main(argv=None):
 
     try:
         run, _ = pretrain(args, given, log=print, progress=progress)
-    except (CheckpointError, TrainingError, ValueError, ConnectionError, FileNotFoundError) as e:
+    except (CheckpointError, TrainingError, ValueError, ConnectionError, MemoryError) as e:
         sys.exit(f"error: {e}")
+    except OSError as e:  # FileNotFoundError of --data, a disk fault, ...
+        sys.exit(
+            f"error: {e if isinstance(e, FileNotFoundError) else describe_os_error(e, 'train')}"
+        )
     if run.ended != "stopped" and run.args.sample_tokens > 0 and run.args.objective == "clm":
         print("--- sample (temperature 0.8, top-k 40) ---")
         text = generate_text(

@@ -1,0 +1,306 @@
+"""A run never loses work: what `train`, `finetune`, `sample` and `eval` do with a run directory
+that already holds something, with bad flags, and with faults of the file system. Each test is
+one point of the reliability issue, run through the command line as a user would (in process:
+`main(argv)`, whose errors are SystemExit with the message).
+
+Every run is the "tiny" preset for a few steps."""
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinytransformer.commands.evaluate import main as eval_main
+from tinytransformer.commands.finetune import main as finetune_main
+from tinytransformer.commands.sample import main as sample_main
+from tinytransformer.commands.train import main as train_main
+from tinytransformer.models.config import GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.memory import check_fits, count_parameters, training_step_bytes
+from tinytransformer.text.tokenizers import CharTokenizer
+from tinytransformer.training.checkpoint import load_checkpoint, save_checkpoint
+
+TINY = ["--preset", "tiny", "--eval-interval", "5", "--eval-iters", "2", "--quiet",
+        "--sample-tokens", "0"]  # fmt: skip
+
+
+def train(out, *flags, steps=10):
+    train_main([*TINY, "--max-iters", str(steps), "--out", str(out), *flags])
+
+
+def fails(main, argv, *fragments):
+    """main(argv) must exit with an error whose message holds every fragment; -> the message."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    message = str(info.value.code)
+    assert message.startswith("error: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def snapshot(out):
+    """name -> bytes of every file in a run directory."""
+    return {p.name: p.read_bytes() for p in Path(out).iterdir() if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(out)
+    return out
+
+
+# --- 1. a second run never destroys the first -----------------------------------------------------
+
+
+def test_a_second_run_in_the_same_out_is_refused_and_nothing_is_touched(trained):
+    before = snapshot(trained)
+    fails(train_main, [*TINY, "--out", str(trained)],
+          f"--out {trained} already holds a run", "--resume", "--overwrite")  # fmt: skip
+    assert snapshot(trained) == before
+
+
+def test_overwrite_replaces_the_old_run(tmp_path):
+    train(tmp_path, steps=5)
+    old = load_checkpoint(tmp_path / "ckpt.npz").step
+    train(tmp_path, "--overwrite", steps=10)
+    assert (old, load_checkpoint(tmp_path / "ckpt.npz").step) == (5, 10)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
+    assert steps == [0, 5, 10]  # the old run's rows are gone, not mixed in
+    fails(train_main, [*TINY, "--out", str(tmp_path), "--resume", "--overwrite"],
+          "--resume, --overwrite: expected at most one")  # fmt: skip
+
+
+def test_finetune_refuses_to_replace_results_and_checks_out_before_training(tmp_path, trained):
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("mine")
+    fails(finetune_main, ["--arch", "gpt", "--preset", "tiny", "--out", str(a_file)],
+          f"--out {a_file}: expected a directory, got a file")  # fmt: skip
+    assert a_file.read_text() == "mine"
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "results.json").write_text("{}")
+    fails(finetune_main, ["--arch", "gpt", "--preset", "tiny", "--out", str(tmp_path / "res")],
+          "already holds a run (results.json)", "use another --out", "--overwrite")  # fmt: skip
+
+
+# --- 2. a bad flag on --resume or --init-from never reaches a checkpoint --------------------------
+
+
+@pytest.mark.parametrize("how", ["--resume", "--init-from"])
+def test_a_bad_dropout_with_resume_or_init_from_is_refused_before_any_write(tmp_path, how):
+    src = tmp_path / "src"
+    train(src, steps=5)
+    before = snapshot(src)
+    if how == "--resume":
+        argv = ["--out", str(src), "--resume", "--dropout", "1.5", "--quiet"]
+    else:
+        argv = [*TINY, "--init-from", str(src / "ckpt.npz"), "--dropout", "1.5",
+                "--out", str(tmp_path / "dst")]  # fmt: skip
+    fails(train_main, argv, "--dropout: expected a finite number >= 0.0 and < 1.0, got 1.5")
+    assert snapshot(src) == before and not (tmp_path / "dst").exists()
+    train_main(["--out", str(src), "--resume", "--max-iters", "10", "--quiet"])  # still resumes
+
+
+# --- 4. a resumed run honours changed optimizer flags --------------------------------------------
+
+
+def test_resume_honours_weight_decay_and_betas(tmp_path):
+    train(tmp_path / "a", steps=5)
+    train(tmp_path / "b", steps=5)
+    train_main(["--out", str(tmp_path / "a"), "--resume", "--max-iters", "10", "--quiet"])
+    train_main(["--out", str(tmp_path / "b"), "--resume", "--max-iters", "10", "--quiet",
+                "--weight-decay", "0.5", "--beta1", "0.8", "--beta2", "0.9"])  # fmt: skip
+    a, b = (load_checkpoint(tmp_path / d / "ckpt.npz") for d in "ab")
+    assert float(b.optim_state["hp.weight_decay"]) == 0.5
+    assert (float(b.optim_state["hp.beta1"]), float(b.optim_state["hp.beta2"])) == (0.8, 0.9)
+    assert b.meta["extra"]["args"]["weight_decay"] == 0.5
+    assert float(a.optim_state["hp.weight_decay"]) == 0.1  # unchanged flags: the saved values
+    name = "transformer.h.0.mlp.c_fc.weight"
+    assert not np.array_equal(a.model.params[name], b.model.params[name])  # and they acted
+
+
+# --- 5. one writer per run directory -------------------------------------------------------------
+
+
+def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path, capsys):
+    out = tmp_path / "locked"
+    out.mkdir()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".lock").write_text(f"{alive.pid}\n")
+        fails(train_main, [*TINY, "--out", str(out)], f"another run (pid {alive.pid})")
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+    finally:
+        alive.kill()
+        alive.wait()
+    (out / ".lock").write_text(f"{alive.pid}\n")  # its holder is gone now
+    train(out, steps=5)
+    assert "taking over the lock of a run that is gone" in capsys.readouterr().out
+    assert not (out / ".lock").exists()  # released at the end
+
+
+# --- 6. metrics.jsonl: a broken line is named ----------------------------------------------------
+
+
+def test_a_broken_metrics_line_is_an_error_naming_the_file_and_line(tmp_path):
+    train(tmp_path, steps=10)
+    path = tmp_path / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], '{"step": 5, "train_lo', *lines[2:]]) + "\n")
+    fails(train_main, ["--out", str(tmp_path), "--resume", "--max-iters", "15", "--quiet"],
+          f"{path}, line 2: not a JSON row")  # fmt: skip
+
+
+def test_partial_files_of_an_interrupted_write_are_removed_on_the_next_start(tmp_path, capsys):
+    train(tmp_path, steps=5)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    partial = tmp_path / f".ckpt.npz.{dead}.0123abcd.tmp"
+    partial.write_bytes(b"PK\x03\x04half a checkpoint")
+    train_main(["--out", str(tmp_path), "--resume", "--max-iters", "10", "--quiet"])
+    assert not partial.exists()
+    assert f"removed {partial}" in capsys.readouterr().out
+
+
+# --- 7. OS and resource faults are one clear line ------------------------------------------------
+
+
+def test_out_that_is_a_file_or_holds_a_directory_for_a_file(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    fails(train_main, [*TINY, "--out", str(a_file)], f"--out {a_file}: expected a directory")
+    fails(train_main, [*TINY, "--out", str(a_file / "sub")], f"{a_file} is a file")
+    (tmp_path / "run" / "ckpt.npz").mkdir(parents=True)
+    fails(train_main, [*TINY, "--out", str(tmp_path / "run"), "--overwrite"],
+          "ckpt.npz is a directory, expected a file")  # fmt: skip
+    assert a_file.read_text() == "mine"
+
+
+def test_a_read_only_out_is_one_line(tmp_path, monkeypatch):
+    def read_only(self, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    fails(train_main, [*TINY, "--out", str(tmp_path / "ro")],
+          f"--out {tmp_path / 'ro'}: the file system is read-only")  # fmt: skip
+
+
+def test_a_configuration_that_cannot_fit_in_memory_is_refused_with_its_estimate(tmp_path):
+    message = fails(train_main, [*TINY, "--block-size", "40000", "--out", str(tmp_path / "big")],
+                    "--block-size 40000", "GiB", "available")  # fmt: skip
+    assert "needs about" in message and not (tmp_path / "big").exists()
+    gpt2 = GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
+    assert count_parameters(gpt2) == 124_439_808  # GPT-2 small, as published
+    with pytest.raises(MemoryError, match="needs about 46.5 GiB"):
+        check_fits(gpt2, 12, available=16 * 2**30)  # a 16 GiB machine cannot train it at batch 12
+
+
+def test_the_memory_estimate_counts_parameters_exactly_and_activations_roughly():
+    for bias in (True, False):
+        config = GPTConfig(vocab_size=70, block_size=16, n_layer=2, n_head=2, n_embd=16, bias=bias)
+        assert count_parameters(config) == GPT(config).num_parameters()
+    small = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+    # 810k parameters x 4 copies x 4 bytes = 13 MB, plus activations measured at 45 MB
+    assert 50e6 < training_step_bytes(small, 12) < 70e6
+
+
+# --- 8. a checkpoint without training metadata ---------------------------------------------------
+
+
+def test_resuming_a_checkpoint_saved_without_training_arguments_is_a_clear_error(tmp_path):
+    tok = CharTokenizer.train("hello world, hello tiny model")
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    save_checkpoint(tmp_path / "ckpt.npz", model, tok)  # the public API, no extra=
+    fails(train_main, ["--out", str(tmp_path), "--resume"],
+          "holds no training arguments", "--init-from")  # fmt: skip
+
+
+# --- bad flags and meaningless combinations ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--grad-clip", "nan"], "--grad-clip: expected a finite number >= 0.0, got nan"),
+        (["--grad-clip", "-1"], "--grad-clip: expected a finite number >= 0.0, got -1.0"),
+        (["--learning-rate", "0"], "--learning-rate: expected a finite number > 0.0, got 0.0"),
+        (["--min-lr", "0.1", "--learning-rate", "0.01"], "--min-lr: expected at most"),
+        (["--beta2", "1"], "--beta2: expected a finite number >= 0.0 and < 1.0, got 1.0"),
+        (["--weight-decay", "inf"], "--weight-decay: expected a finite number >= 0.0"),
+        (["--resume", "--init-from", "x.npz"], "--resume, --init-from: expected one of them"),
+        (["--init-from", "x.npz", "--tokenizer", "bpe"], "--tokenizer: a run started with"),
+    ],
+)
+def test_meaningless_or_ignored_flags_are_errors_and_nothing_is_written(tmp_path, flags, message):
+    fails(train_main, [*TINY, "--out", str(tmp_path / "o"), *flags], message)
+    assert not (tmp_path / "o").exists()
+
+
+def test_finetune_flags_that_make_no_sense_are_errors(tmp_path, trained):
+    ckpt = str(trained / "ckpt.npz")  # a GPT
+    fails(finetune_main, ["--init-from", ckpt, "--pooling", "cls", "--out", str(tmp_path / "a")],
+          "--pooling cls: a GPT's first position")  # fmt: skip
+    argv = ["--init-from", ckpt, "--trainable-blocks", "5", "--out", str(tmp_path / "b")]
+    fails(finetune_main, argv, "--trainable-blocks: expected 0..2")
+    fails(finetune_main, ["--scratch", "--out", str(tmp_path / "c")], "--scratch: takes the shape")
+    fails(finetune_main, ["--init-from", ckpt, "--min-lr", "1", "--out", str(tmp_path / "d")],
+          "--min-lr: expected at most --learning-rate")  # fmt: skip
+    assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_sample_and_eval_name_their_flags(tmp_path, trained):
+    fails(sample_main, ["--out", str(trained), "--temperature", "nan"], "--temperature: expected")
+    fails(sample_main, ["--out", str(trained), "--top-p", "0"], "--top-p: expected a probability")
+    fails(sample_main, ["--out", str(trained), "--prompt", "日本"], "--prompt '日本': character")
+    before = snapshot(trained)
+    eval_main(["--out", str(trained), "--quiet", "--prompts", "1", "--max-new-tokens", "2"])
+    fails(eval_main, ["--out", str(trained), "--quiet"], "eval.json already exists", "--overwrite")
+    assert {n: b for n, b in snapshot(trained).items() if n != "eval.json"} == before
+
+
+def test_eval_says_where_it_looked_for_a_moved_corpus(tmp_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("a small corpus, long enough for a tiny model. " * 80)
+    train(tmp_path / "run", "--data", str(text), steps=5)
+    moved = tmp_path / "moved.txt"
+    os.replace(text, moved)
+    fails(eval_main, ["--out", str(tmp_path / "run"), "--quiet"],
+          f"was trained on --data {text}, which is not there any more", "--data PATH")  # fmt: skip
+    eval_main(["--out", str(tmp_path / "run"), "--quiet", "--data", str(moved), "--prompts", "1",
+               "--max-new-tokens", "2"])  # fmt: skip
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["n_tokens"] > 0
+
+
+# --- loading refuses what cannot be used ---------------------------------------------------------
+
+
+def test_loading_refuses_non_finite_or_non_float_weights(tmp_path, trained):
+    ckpt = load_checkpoint(trained / "ckpt.npz")
+    ckpt.model.params["transformer.wte.weight"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="refusing to save weights that are not finite"):
+        save_checkpoint(tmp_path / "nan.npz", ckpt.model, ckpt.tokenizer)
+    assert not (tmp_path / "nan.npz").exists()
+    # written by hand, around save_checkpoint's check: loading refuses it, sample exits non-zero
+    with np.load(trained / "ckpt.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["param/transformer.wte.weight"] = arrays["param/transformer.wte.weight"] * np.inf
+    np.savez(tmp_path / "inf.npz", **arrays)
+    fails(sample_main, ["--checkpoint", str(tmp_path / "inf.npz")],
+          "parameter transformer.wte.weight holds nan or inf")  # fmt: skip
+    arrays["param/transformer.wte.weight"] = np.zeros((2, 2), dtype=np.int64)
+    np.savez(tmp_path / "int.npz", **arrays)
+    fails(sample_main, ["--checkpoint", str(tmp_path / "int.npz")], "has dtype int64")
+
+
+def test_a_npy_or_random_bytes_given_as_a_checkpoint(tmp_path):
+    np.save(tmp_path / "array.npy", np.arange(3))
+    fails(sample_main, ["--checkpoint", str(tmp_path / "array.npy")], "is a single .npy array")
+    (tmp_path / "noise.npz").write_bytes(np.random.default_rng(0).bytes(512))
+    message = fails(sample_main, ["--checkpoint", str(tmp_path / "noise.npz")], "not a checkpoint")
+    assert "pickle" not in message
