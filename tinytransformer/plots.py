@@ -24,12 +24,23 @@ def read_metrics(path):
     """The rows of a run's metrics.jsonl, one dict per evaluation (a line that is not JSON is an
     error naming the file and the line)."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}, line {number}: not a JSON row ({e.msg})") from None
+    for number, raw in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}, line {number}: not UTF-8 text") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not a JSON row ({e.msg})") from None
+        ok = isinstance(row, dict) and type(row.get("step")) is int
+        ok = ok and all(type(row.get(k)) in (int, float) for k in ("train_loss", "val_loss"))
+        if not ok:
+            raise ValueError(
+                f"{path}, line {number}: expected a row with an integer step and numbers "
+                "train_loss and val_loss"
+            )
+        rows.append(row)
     return rows
 
 

@@ -467,7 +467,7 @@ def tokenizer_from_dict(d, source="tokenizer dict"):
         fail(f"expected a JSON object describing a tokenizer, got {type(d).__name__}")
     kinds = {"char": CharTokenizer, "bpe": BPETokenizer}
     kind = d.get("type")
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         fail(f'expected "type" to be one of {sorted(kinds)}, got {kind!r}')
     if d.get("format_version") != FORMAT_VERSION:
         fail(f'expected "format_version" {FORMAT_VERSION}, got {d.get("format_version")!r}')
@@ -482,7 +482,7 @@ def tokenizer_from_dict(d, source="tokenizer dict"):
             fail(f'expected "chars" to be a list of characters, got {type(chars).__name__}')
         try:
             return CharTokenizer(chars)
-        except ValueError as e:
+        except (TypeError, ValueError) as e:  # not characters, repeated ones, ...
             fail(str(e))
     if d.get("split_pattern") != SPLIT_PATTERN:
         fail(
@@ -494,7 +494,7 @@ def tokenizer_from_dict(d, source="tokenizer dict"):
         fail('expected "merges" to be a list of [a, b] pairs')
     try:
         return BPETokenizer(merges)
-    except ValueError as e:
+    except (TypeError, ValueError) as e:  # not integer ids, ids out of order, ...
         fail(str(e))
 
 

@@ -154,12 +154,13 @@ def load_checkpoint(path, dtype=None):
     """Rebuild the model (and tokenizer) a checkpoint describes -> Checkpoint."""
     path = Path(path)
     meta, params, optim = read_checkpoint(path)
-    cls = MODEL_CLASSES.get(meta.get("model_class"))
+    name = meta.get("model_class")
+    cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise CheckpointError(
-            f"{path}: model_class {meta.get('model_class')!r} is not one of {sorted(MODEL_CLASSES)}"
-        )
+        raise CheckpointError(f"{path}: model_class {name!r} is not one of {sorted(MODEL_CLASSES)}")
     try:
+        if not isinstance(meta["config"], dict) or not isinstance(meta["rng"], dict):
+            raise TypeError("its config and rng entries must be JSON objects")
         config = GPTConfig.from_dict(meta["config"])
         model = cls(config, dtype=dtype or meta["dtype"])
         model.load_state_dict(params)
