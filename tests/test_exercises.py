@@ -40,11 +40,16 @@ def teachers_solutions():
         nb = nbformat.read(path, as_version=4)
         namespace = {}
         for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-            tree = ast.parse(cell.source)
+            source = "\n".join(  # IPython's %magic and !shell lines are not Python
+                line
+                for line in cell.source.splitlines()
+                if not line.lstrip().startswith(("%", "!"))
+            )
+            tree = ast.parse(source)
             imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
             exec(compile(ast.Module(imports, []), f"{path.name} imports", "exec"), namespace)
-            if BEGIN in cell.source:
-                exec(compile(cell.source, f"{path.name}, code cell {i}", "exec"), namespace)
+            if BEGIN in source:
+                exec(compile(source, f"{path.name}, code cell {i}", "exec"), namespace)
             for exercise_id, name in CHECK_CALL.findall(cell.source):
                 found[exercise_id] = namespace[name]
     return found

@@ -304,3 +304,42 @@ def test_a_npy_or_random_bytes_given_as_a_checkpoint(tmp_path):
     (tmp_path / "noise.npz").write_bytes(np.random.default_rng(0).bytes(512))
     message = fails(sample_main, ["--checkpoint", str(tmp_path / "noise.npz")], "not a checkpoint")
     assert "pickle" not in message
+
+
+# --- 3. on divergence, "the last good checkpoint" is good ----------------------------------------
+
+
+def test_a_blow_up_just_before_an_evaluation_never_reaches_a_checkpoint(tmp_path):
+    """lr 1e38: the first update makes the weights inf while that step's loss was finite, so the
+    very next evaluation sees it; it must stop there, before saving."""
+    out = tmp_path / "diverged"
+    argv = [*TINY, "--learning-rate", "1e38", "--warmup-iters", "0", "--eval-interval", "1",
+            "--max-iters", "20", "--out", str(out)]  # fmt: skip
+    message = fails(train_main, argv, "step 1: validation loss nan is not", "last good checkpoint")
+    assert str(out / "ckpt.npz") in message
+    ckpt = load_checkpoint(out / "ckpt.npz")  # it loads: so its weights are finite
+    assert ckpt.step == 0 and all(np.isfinite(p).all() for p in ckpt.model.params.values())
+
+
+def test_the_loop_and_adamw_detect_non_finite_values_through_the_python_api():
+    from tinytransformer.training.loop import TrainingError, fit
+    from tinytransformer.training.optimizer import AdamW
+    from tinytransformer.training.schedule import Schedule
+
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    opt = AdamW(model, 1e-3)
+    idx = np.zeros((2, 4), dtype=np.int64)
+    model(idx, idx)
+    model.backward()
+    model.grads["transformer.wte.weight"][0, 0] = np.nan
+    before = model.params["transformer.wte.weight"].copy()
+    with pytest.raises(FloatingPointError, match=r"AdamW step 1: model.grads\['transformer.wte"):
+        opt.step()
+    assert np.array_equal(model.params["transformer.wte.weight"], before) and opt.t == 0
+
+    def evaluate(step):
+        return {"val_loss": float("nan") if step == 2 else 1.0}
+
+    with pytest.raises(TrainingError, match="step 2: validation loss nan is not finite"):
+        fit(model, opt, lambda: (idx, idx, None), evaluate, Schedule(1e-3, 1e-4, 0, 5),
+            max_iters=5, eval_interval=1, grad_clip=1.0)  # fmt: skip

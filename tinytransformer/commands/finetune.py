@@ -87,3 +87,6 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     except OSError as e:
         sys.exit(f"error: {describe_os_error(e, 'finetune')}")
+    except KeyboardInterrupt:  # results are only written at the end: nothing is half-written
+        print("interrupted: no results written", file=sys.stderr)
+        sys.exit(130)

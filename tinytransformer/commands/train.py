@@ -81,6 +81,8 @@ def main(argv=None):
         sys.exit(
             f"error: {e if isinstance(e, FileNotFoundError) else describe_os_error(e, 'train')}"
         )
+    if run.signum is not None:  # stopped by Ctrl-C or SIGTERM: saved, but not finished
+        sys.exit(128 + run.signum)
     if run.ended != "stopped" and run.args.sample_tokens > 0 and run.args.objective == "clm":
         print("--- sample (temperature 0.8, top-k 40) ---")
         text = generate_text(

@@ -66,8 +66,9 @@ def student_notebook(teacher, name):
         "build`: each exercise's solution is replaced by `raise NotImplementedError`. Write "
         "yours in its place and run the `check(...)` cell below it.*"
     )
-    note.id = "student-copy-note"
     nb.cells.insert(0, note)
+    for i, cell in enumerate(nb.cells):  # ids 0, 1, 2, ...: what nbstripout leaves a notebook
+        cell.id = str(i)
     return nb
 
 

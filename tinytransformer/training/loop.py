@@ -144,7 +144,12 @@ def fit(
     losses = {}
     while True:
         if step % eval_interval == 0 or step == max_iters:
-            metrics = evaluate(step)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below
+                metrics = evaluate(step)
+            if not math.isfinite(metrics["val_loss"]):  # the last update broke the weights
+                raise TrainingError(
+                    f"step {step}: validation loss {metrics['val_loss']} is not finite"
+                )
             improved = best.update(step, metrics["val_loss"], model, metrics, keep_best_weights)
             bad_evals = 0 if improved else bad_evals + 1
             if on_eval is not None:
@@ -166,33 +171,39 @@ def fit(
 
 
 class StopFlag:
-    """Ctrl-C sets a flag that the loop checks between steps (pass `flag.is_set` as should_stop),
-    so a checkpoint is saved from consistent weights, never from a half-applied optimizer step.
-    A second Ctrl-C stops at once. `log` (a function of one str) hears about the first."""
+    """Ctrl-C (SIGINT) or SIGTERM sets a flag that the loop checks between steps (pass
+    `flag.is_set` as should_stop), so a checkpoint is saved from consistent weights, never from a
+    half-applied optimizer step. A second signal stops at once. `flag.signum` is the signal that
+    stopped the run (None if none did), so the command can exit with 128 + signum, as a shell
+    expects of a process stopped by a signal. `log` (a function of one str) hears about it."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, log=None):
         self.stop = False
+        self.signum = None
         self.log = log
-        self._old = None
+        self._old = {}
 
     def is_set(self, step=None):
         return self.stop
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         if self.stop:
             raise KeyboardInterrupt
-        self.stop = True
+        self.stop, self.signum = True, signum
         if self.log is not None:
-            self.log("\nCtrl-C: saving a checkpoint after this step (again to quit at once)")
+            name = signal.Signals(signum).name
+            self.log(f"\n{name}: saving a checkpoint after this step (again to quit at once)")
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for s, old in self._old.items():
+            signal.signal(s, old)
 
 
 class SilentProgress:

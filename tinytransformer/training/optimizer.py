@@ -87,6 +87,11 @@ class AdamW:
         params, grads = self.model.params, self.model.grads
         for name in self.names:  # check everything before writing anything
             _check_grad(name, params.get(name), grads.get(name), self.m[name])
+            if not np.isfinite(grads[name]).all():  # one nan would spread into every moment
+                raise FloatingPointError(
+                    f"AdamW step {self.t + 1}: model.grads[{name!r}] holds nan or inf; "
+                    "nothing was updated"
+                )
         # Python floats throughout: a NumPy float64 scalar would make float32 arithmetic upcast.
         lr = check_number("opt.lr", self.lr, low=0.0)
         self.t += 1

@@ -103,6 +103,7 @@ class Run:
     data_rng: np.random.Generator
     step: int = 0
     ended: str = ""  # how the loop ended: "done", "early stop" or "stopped" (loop.LoopResult)
+    signum: int = None  # the signal that stopped it (SIGINT, SIGTERM), if one did
     best: BestWeights = dataclasses.field(default_factory=BestWeights)
 
 
@@ -359,7 +360,7 @@ def _train(run, out, stop_after, log, progress):
                 "--learning-rate or a --grad-clip."
             ) from None
     bar.close()
-    run.ended = result.ended
+    run.ended, run.signum = result.ended, flag.signum
     if result.ended == "early stop":
         log(f"early stop at step {run.step}: no better val loss for {args.patience} evaluations")
     if result.ended == "stopped":
