@@ -343,3 +343,41 @@ def test_the_loop_and_adamw_detect_non_finite_values_through_the_python_api():
     with pytest.raises(TrainingError, match="step 2: validation loss nan is not finite"):
         fit(model, opt, lambda: (idx, idx, None), evaluate, Schedule(1e-3, 1e-4, 0, 5),
             max_iters=5, eval_interval=1, grad_clip=1.0)  # fmt: skip
+
+
+# --- where a user would expect it ----------------------------------------------------------------
+
+
+def test_api_arguments_are_checked_too():
+    with pytest.raises(TypeError, match="bias: expected True or False, got 'no'"):
+        GPTConfig(bias="no")
+    with pytest.raises(ValueError, match="n_layer: expected a positive integer, got True"):
+        GPTConfig(n_layer=True)
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match="max_new_tokens: expected a count >= 0, got -1"):
+        model.generate(np.zeros((1, 1), dtype=np.int64), -1)
+
+
+def test_special_tokens_are_never_sampled_unless_asked():
+    tok = CharTokenizer.train("ab")
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=4))
+    model.params["transformer.wte.weight"][tok.pad_id] = 5.0  # the model loves [PAD]
+    from tinytransformer.models.gpt import generate_text
+
+    text = generate_text(model, tok, "ab", 30, temperature=1.0, seed=0)
+    assert set(text) <= set("ab")
+    with_special = generate_text(model, tok, "ab", 30, temperature=1.0, seed=0, allow_special=True)
+    assert "[PAD]" in with_special
+
+
+def test_a_log_that_is_not_a_terminal_gets_a_line_per_evaluation_not_a_bar(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tinytransformer", "train", "--preset", "tiny", "--max-iters", "20",
+         "--eval-interval", "10", "--eval-iters", "1", "--sample-tokens", "0",
+         "--out", str(tmp_path / "log")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr + result.stdout  # no progress-bar redraws
+    steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    assert [s.split(":")[0] for s in steps] == ["step 0", "step 10", "step 20"]

@@ -78,8 +78,11 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
 
-    def progress(**kw):  # --quiet hides the bar; the evaluation lines it writes still print
-        return tqdm(unit="step", dynamic_ncols=True, disable=args.quiet, **kw)
+    def progress(**kw):
+        # --quiet hides the bar, and so does a log that is not a terminal (a bar there is a
+        # flood of lines); the evaluation lines it writes still print
+        quiet = args.quiet or not sys.stderr.isatty()
+        return tqdm(unit="step", dynamic_ncols=True, disable=quiet, **kw)
 
     try:
         finetune(args, log=print, progress=progress)

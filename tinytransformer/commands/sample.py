@@ -24,6 +24,8 @@ def build_parser():
     parser.add_argument("--num-samples", type=positive_int, default=1, help="texts to sample")
     parser.add_argument("--seed", type=int, default=1337, help="the first sample's seed")
     parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
+    parser.add_argument("--allow-special", action="store_true",
+                        help="let the model sample special tokens ([PAD], ...)")  # fmt: skip
     add_sampling_args(parser)
     return parser
 
@@ -53,7 +55,8 @@ def main(argv=None):
         for i in range(args.num_samples):
             text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
                                  args.temperature, args.top_k, args.top_p, args.seed + i,
-                                 use_cache=not args.no_cache)  # fmt: skip
+                                 use_cache=not args.no_cache,
+                                 allow_special=args.allow_special)  # fmt: skip
             print(text)
             print("-" * 40)
     except ValueError as e:

@@ -26,14 +26,18 @@ class GPTConfig:
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd: expected a multiple of n_head={self.n_head}, got {self.n_embd}"
             )
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
+            raise TypeError(f"dropout: expected a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout}")
+        if not isinstance(self.bias, bool | np.bool_):
+            raise TypeError(f"bias: expected True or False, got {self.bias!r}")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -31,22 +31,32 @@ class GPT(Transformer):
 
     causal = True
 
-    def generate(
-        self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None, use_cache=True
-    ):
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None,
+                 use_cache=True, suppress=None):  # fmt: skip
         """Continue idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
 
         temperature=0 picks the most likely token (greedy). See sampling.sample_next for top_k
-        and top_p. A prompt longer than block_size is cropped from the left, with a warning.
+        and top_p. suppress: ids never to sample (generate_text passes the tokenizer's special
+        tokens). A prompt longer than block_size is cropped from the left, with a warning.
         """
-        steps = self.generate_iter(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache)
+        steps = self.generate_iter(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
+                                   suppress)  # fmt: skip
         return np.concatenate([idx, *steps], axis=1)
 
-    def generate_iter(
-        self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None, use_cache=True
-    ):
+    def generate_iter(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                      rng=None, use_cache=True, suppress=None):  # fmt: skip
         """Like generate, but yields each new token (B, 1) as soon as it is sampled."""
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int | np.integer):
+            raise TypeError(f"max_new_tokens: expected an int, got {max_new_tokens!r}")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens: expected a count >= 0, got {max_new_tokens}")
+        blocked = np.zeros(self.config.vocab_size, dtype=bool)  # (V,) ids never sampled
+        if suppress is not None:
+            blocked[check_ids("suppress", np.asarray(suppress, dtype=np.int64),
+                              high=self.config.vocab_size, ndim=1)] = True  # fmt: skip
+            if blocked.all():
+                raise ValueError("suppress: expected some ids left to sample, got every id")
         if idx.shape[1] == 0:
             raise ValueError("idx: expected at least one prompt token, got an empty prompt")
         if rng is None:
@@ -76,19 +86,23 @@ class GPT(Transformer):
                 if use_cache:
                     kv = [block_keys_values(c) for c in cache["blocks"]]  # one (k, v) per block
                 logits = x[:, -1] @ self.params[WTE].T  # (B, V) the last position's logits
+                logits = np.where(blocked, -np.inf, logits)  # suppressed ids: probability 0
                 nxt = sample_next(logits, temperature, top_k, top_p, rng)[:, None]  # (B, 1)
                 context = np.concatenate([context, nxt], axis=1)
                 yield nxt
 
 
 def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None,
-                  top_p=None, seed=None, use_cache=True):  # fmt: skip
+                  top_p=None, seed=None, use_cache=True, allow_special=False):  # fmt: skip
     """Encode prompt, generate, decode -> the whole text (prompt + continuation).
 
-    An empty prompt starts from a newline. tokenizer: anything with encode and decode.
+    An empty prompt starts from a newline. tokenizer: anything with encode and decode (and
+    special_ids: [PAD], [MASK], ... are never sampled unless allow_special).
     """
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.encode("\n")[0]]
     idx = np.array([ids], dtype=np.int64)  # (1, T)
+    special = getattr(tokenizer, "special_ids", None)
+    suppress = None if allow_special or special is None else list(special)
     out = model.generate(idx, max_new_tokens, temperature, top_k, top_p,
-                         np.random.default_rng(seed), use_cache)  # fmt: skip
+                         np.random.default_rng(seed), use_cache, suppress)  # fmt: skip
     return tokenizer.decode(out[0].tolist())

@@ -198,7 +198,7 @@ class StopFlag:
             raise KeyboardInterrupt
         self.stop, self.signum = True, signum
         if self.log is not None:
-            name = signal.Signals(signum).name
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
             self.log(f"\n{name}: saving a checkpoint after this step (again to quit at once)")
 
     def __exit__(self, *exc):
