@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinytransformer.models.transformer import evaluating
 from tinytransformer.training.optimizer import clip_grad_norm
 
 
@@ -126,7 +127,8 @@ def fit(
     """Train from `step` to `max_iters` -> LoopResult.
 
     next_batch():           the next training batch (idx, targets, attention_mask or None).
-    evaluate(step):         a dict of metrics with at least "val_loss", in eval mode.
+    evaluate(step):         a dict of metrics with at least "val_loss"; the loop calls it with
+                            the model in eval mode (no dropout) and puts it back after.
     schedule(step):         the learning rate of a step (a schedule.Schedule).
     patience:               stop after this many evaluations in a row without a better val loss;
                             None never stops early.
@@ -144,7 +146,8 @@ def fit(
     losses = {}
     while True:
         if step % eval_interval == 0 or step == max_iters:
-            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below
+            # in eval mode (no dropout); a blow-up is reported just below
+            with evaluating(model), np.errstate(over="ignore", invalid="ignore"):
                 metrics = evaluate(step)
             if not math.isfinite(metrics["val_loss"]):  # the last update broke the weights
                 raise TrainingError(
