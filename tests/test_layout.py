@@ -8,7 +8,8 @@ The rules (a module may import what is listed, and nothing else of the package):
     checks, files, gradcheck, plots   nothing of the package (the toolkit at the top)
     ops/          checks and other ops
     text/         checks, files, ops and other text modules: no model
-    models/       checks, ops, other models: neither training, evaluation, commands nor text
+    models/       checks, files, ops, other models: neither training, evaluation, commands nor
+                  text
     evaluation/   checks, ops, models, other evaluation modules: pure functions of outputs
     training/     everything above but commands
     exercises/    checks, files, gradcheck, ops: the library's ops are the reference answers
@@ -33,7 +34,7 @@ ALLOWED = {  # stage -> the stages its modules may import
     "plots": set(),
     "ops": {"checks", "ops"},
     "text": {"checks", "files", "ops", "text"},
-    "models": {"checks", "ops", "models"},
+    "models": {"checks", "files", "ops", "models"},
     "evaluation": {"checks", "ops", "models", "evaluation"},
     "training": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"},
     "exercises": {"checks", "files", "gradcheck", "ops", "exercises"},

@@ -40,6 +40,7 @@ from tinytransformer.models.transformer import MaskedLM
 from tinytransformer.text.batching import TokenData, pad_batch, split_ids
 from tinytransformer.text.corpora import clean_text, load_corpus
 from tinytransformer.text.dataset import prepare_data
+from tinytransformer.text.gpt2_tokenizer import GPT2Tokenizer, load_gpt2_tokenizer
 from tinytransformer.text.masking import mask_tokens, mlm_batch
 from tinytransformer.text.tokenizers import (
     SPECIAL_TOKENS,
@@ -63,6 +64,8 @@ __all__ = [
     "BPETokenizer",
     "load_tokenizer",
     "tokenizer_from_dict",
+    "GPT2Tokenizer",
+    "load_gpt2_tokenizer",
     "split_ids",
     "TokenData",
     "prepare_data",

@@ -9,6 +9,7 @@ and calls the library (training/, evaluation/, models/) to do the work:
     sample.py     sample text from a trained model
     evaluate.py   perplexity and latency of a run, or BLEU/ROUGE of text files
     finetune.py   fine-tune a model on the topic-classification task
+    export.py     write a run's GPT as a Hugging Face directory
     exercises.py  build the student notebooks from the teacher's, list the exercises
     grade.py      run submitted notebooks, tabulate every exercise's status as a CSV
 """

@@ -3,13 +3,14 @@
 import argparse
 import sys
 
-from tinytransformer.commands import evaluate, exercises, finetune, grade, sample, train
+from tinytransformer.commands import evaluate, exercises, export, finetune, grade, sample, train
 
 COMMANDS = {  # in the order of the data flow
     "train": (train, "train a model (default: a GPT on the embedded corpus)"),
     "sample": (sample, "sample text from a trained model"),
     "eval": (evaluate, "perplexity and latency of a run, or BLEU/ROUGE of files"),
     "finetune": (finetune, "fine-tune a model on the topic classification task"),
+    "export": (export, "write a run's GPT as a Hugging Face directory"),
     "exercises": (exercises, "build the student notebooks, or list the exercises"),
     "grade": (grade, "run submitted notebooks and tabulate every exercise's status"),
 }

@@ -8,7 +8,9 @@ import math
 import sys
 
 from tinytransformer.commands.args import add_sampling_args, positive_int
-from tinytransformer.models.gpt import generate_text
+from tinytransformer.models.gpt import GPT, generate_text
+from tinytransformer.models.hf import resolve
+from tinytransformer.text.pretrained import load_pretrained_tokenizer
 from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
 
 
@@ -19,7 +21,10 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     parser.add_argument("--out", default="out", help="the training run's directory")
-    parser.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
+    parser.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
+    parser.add_argument("--hf", default=None, metavar="DIR",
+                        help="a Hugging Face GPT-2 directory (or a name in the local HF cache, "
+                        "e.g. gpt2) instead of a run")  # fmt: skip
     parser.add_argument("--prompt", default="", help="text to continue (default: a newline)")
     parser.add_argument("--num-samples", type=positive_int, default=1, help="texts to sample")
     parser.add_argument("--seed", type=int, default=1337, help="the first sample's seed")
@@ -42,11 +47,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     check_flags(args)
     try:
-        path = args.checkpoint or find_checkpoint(args.out)
-        ckpt = load_generator(path)
-    except CheckpointError as e:
-        sys.exit(f"error: {e}")
-    model, tokenizer = ckpt.model, ckpt.tokenizer
+        if args.hf is not None:
+            model = GPT.from_pretrained(args.hf)
+            tokenizer = load_pretrained_tokenizer(resolve(args.hf), model.config.vocab_size)
+        else:
+            ckpt = load_generator(args.checkpoint or find_checkpoint(args.out))
+            model, tokenizer = ckpt.model, ckpt.tokenizer
+    except (CheckpointError, ValueError, FileNotFoundError) as e:  # PretrainedError included
+        sys.exit(f"error: {'--hf ' + args.hf + ': ' if args.hf else ''}{e}")
     try:
         tokenizer.encode(args.prompt)
     except ValueError as e:  # a character the char tokenizer never saw

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinytransformer.checks import check_ids
 from tinytransformer.models.block import block_keys_values
+from tinytransformer.models.hf import read_pretrained, write_pretrained
 from tinytransformer.models.sampling import sample_next
 from tinytransformer.models.transformer import WTE, Transformer, evaluating
 
@@ -30,6 +31,24 @@ class GPT(Transformer):
     """
 
     causal = True
+
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        """A GPT holding a Hugging Face GPT-2 directory's weights (config.json and
+        model.safetensors; a name like "gpt2" is looked up in the local Hugging Face cache,
+        nothing is downloaded). See models/hf.py for what is checked."""
+        config, state = read_pretrained(path)
+        model = cls(config, dtype=dtype)
+        model.load_state_dict(state)
+        return model
+
+    def save_pretrained(self, path, tokenizer=None):
+        """Write this model (and, if given, its tokenizer) as a Hugging Face directory that
+        GPT2LMHeadModel.from_pretrained and AutoTokenizer.from_pretrained load."""
+        folder = write_pretrained(self, path)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        return folder
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None,
                  use_cache=True, suppress=None):  # fmt: skip

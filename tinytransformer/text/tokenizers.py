@@ -38,6 +38,11 @@ import numpy as np
 
 from tinytransformer.checks import check_ids
 from tinytransformer.files import write_atomic
+from tinytransformer.text.hf_tokenizer import (
+    bpe_tokenizer_json,
+    char_tokenizer_json,
+    write_hf_tokenizer,
+)
 
 SPECIAL_TOKENS = ("<|endoftext|>", "[PAD]", "[MASK]", "[CLS]", "[SEP]")
 EOT, PAD, MASK, CLS, SEP = SPECIAL_TOKENS
@@ -228,6 +233,11 @@ class CharTokenizer(Tokenizer):
             "chars": list(self.chars),
         }
 
+    def save_pretrained(self, path):
+        """Write tokenizer.json + tokenizer_config.json, which AutoTokenizer loads."""
+        return write_hf_tokenizer(path, char_tokenizer_json(self.chars, SPECIAL_TOKENS),
+                                  SPECIAL_TOKENS)  # fmt: skip
+
     def __repr__(self):
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
@@ -400,6 +410,11 @@ class BPETokenizer(Tokenizer):
             "split_pattern": SPLIT_PATTERN,
             "merges": [list(pair) for pair in self.merges],
         }
+
+    def save_pretrained(self, path):
+        """Write tokenizer.json + tokenizer_config.json, which AutoTokenizer loads."""
+        spec = bpe_tokenizer_json(self.merges, SPECIAL_TOKENS, SPLIT_PATTERN)
+        return write_hf_tokenizer(path, spec, SPECIAL_TOKENS)
 
     def __repr__(self):
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"

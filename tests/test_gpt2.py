@@ -1,0 +1,241 @@
+"""GPT-2 for real: its tokenizer against tiktoken built from the same two files, Hugging Face
+directories in both directions against transformers, and the commands that use them."""
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinytransformer import BPETokenizer, CharTokenizer, load_corpus, load_gpt2_tokenizer
+from tinytransformer.commands.export import main as export_main
+from tinytransformer.commands.sample import main as sample_main
+from tinytransformer.commands.train import main as train_main
+from tinytransformer.models.config import GPTConfig
+from tinytransformer.models.gpt import GPT
+from tinytransformer.models.hf import PretrainedError
+from tinytransformer.text.gpt2_tokenizer import PATTERN, bytes_to_unicode, default_files
+from tinytransformer.text.pretrained import load_pretrained_tokenizer
+
+TOK = load_gpt2_tokenizer()
+SHAKESPEARE = Path("/work/shared/data/tinyshakespeare.txt")  # on the development machine only
+GENERATED = [
+    "Write a short story about",
+    "naïve café — Ünïcödé, ß, İstanbul",
+    "emoji 🎉👩‍👩‍👧 and flags 🇫🇷",
+    "中文，日本語のテキスト、한국어",
+    "   leading, trailing   \n\n\n\t tabs\r\n and runs      of spaces   ",
+    "it's they're we've I'm you'll he'd IT'S",
+    "numbers 3.14159 1,000,000 2026-12-01 0x1F ²³",
+    "<|endoftext|> as text",
+    "",
+]
+
+
+@functools.cache
+def tiktoken_encoding():
+    """tiktoken's encoder built offline from the same encoder.json (its ranks are GPT-2's ids);
+    None when tiktoken is not installed."""
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    to_byte = {c: b for b, c in bytes_to_unicode().items()}
+    encoder = json.loads((default_files() / "encoder.json").read_text(encoding="utf-8"))
+    ranks = {bytes(to_byte[c] for c in s): i for s, i in encoder.items() if s != "<|endoftext|>"}
+    return tiktoken.Encoding("gpt2-files", pat_str=PATTERN, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256})  # fmt: skip
+
+
+@pytest.fixture
+def tiktoken_gpt2():
+    if tiktoken_encoding() is None:
+        pytest.skip("tiktoken is not installed")
+    return tiktoken_encoding()
+
+
+# --- the tokenizer --------------------------------------------------------------------------------
+
+
+def test_the_articles_prompt_and_gpt2s_layout():
+    assert TOK.encode("Write a short story about") == [16594, 257, 1790, 1621, 546]
+    assert (TOK.vocab_size, TOK.eot_id, len(TOK.ranks)) == (50257, 50256, 50000)
+    assert TOK.encode("<|endoftext|>", allowed_special="all") == [50256]
+    assert len(TOK.encode("<|endoftext|>")) > 1  # by default it is ordinary text
+    table = bytes_to_unicode()
+    assert len(set(table.values())) == 256 and table[32] == "Ġ" and table[10] == "Ċ"
+
+
+def test_the_same_ids_as_tiktoken_on_the_embedded_corpus_and_generated_text(tiktoken_gpt2):
+    texts = [load_corpus("python-docs"), *GENERATED]
+    if SHAKESPEARE.is_file():
+        texts.append(SHAKESPEARE.read_text(encoding="utf-8"))
+    chars = tokens = 0
+    for text in texts:
+        ids = TOK.encode(text)
+        assert ids == tiktoken_gpt2.encode_ordinary(text), text[:60]
+        assert TOK.decode(ids) == text
+        chars, tokens = chars + len(text), tokens + len(ids)
+    assert chars > 400_000 and tokens > 100_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_decode_of_encode_is_the_identity_and_tiktoken_agrees(s):
+    ids = TOK.encode(s)
+    assert TOK.decode(ids) == s
+    if tiktoken_encoding() is not None:
+        assert ids == tiktoken_encoding().encode_ordinary(s)
+
+
+def test_both_published_file_formats_load_the_same_tokenizer(tmp_path):
+    TOK.save_pretrained(tmp_path / "hf")  # Hugging Face's names: vocab.json + merges.txt
+    hf = load_gpt2_tokenizer(tmp_path / "hf")
+    assert hf.encoder == TOK.encoder and hf.ranks == TOK.ranks
+    text = "Both formats, one tokenizer."
+    assert hf.encode(text) == TOK.encode(text)
+    with pytest.raises(
+        FileNotFoundError, match="expected encoder.json \\+ vocab.bpe or vocab.json"
+    ):
+        load_gpt2_tokenizer(tmp_path)
+
+
+def test_huggingface_loads_gpt2s_tokenizer_as_written(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    TOK.save_pretrained(tmp_path)
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    text = load_corpus("python-docs")[:20_000] + "".join(GENERATED[:-2])
+    assert hf.encode(text) == TOK.encode(text)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "char"])
+def test_our_own_tokenizers_in_huggingface_format_encode_identically(tmp_path, kind):
+    transformers = pytest.importorskip("transformers")
+    text = load_corpus("python-docs")
+    tok = BPETokenizer.train(text[:100_000], 600) if kind == "bpe" else CharTokenizer.train(text)
+    tok.save_pretrained(tmp_path)
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    sample = text[:60_000]
+    ids = tok.encode(sample)
+    assert hf.encode(sample) == ids
+    assert hf.decode(ids) == sample
+    assert load_pretrained_tokenizer(tmp_path).to_dict() == tok.to_dict()  # and back to ours
+
+
+# --- checkpoints both ways ------------------------------------------------------------------------
+
+
+def small_hf(transformers, torch, seed=0):
+    config = transformers.GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=2,
+                                     n_head=2, bos_token_id=49, eos_token_id=49)  # fmt: skip
+    torch.manual_seed(seed)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # off the init, so that biases and gains matter
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape))
+    return model
+
+
+def test_a_huggingface_gpt2_loads_into_ours_with_equal_logits(tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    theirs = small_hf(transformers, torch)
+    theirs.save_pretrained(tmp_path)
+    ours = GPT.from_pretrained(tmp_path)
+    idx = np.random.default_rng(0).integers(0, 50, size=(3, 16))
+    want = theirs(torch.from_numpy(idx)).logits.detach().numpy()
+    got, _ = ours(idx)
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_ours_saved_loads_into_huggingface_with_equal_logits_and_round_trips_bit_exact(tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    ours = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=16), seed=3)
+    rng = np.random.default_rng(1)
+    for p in ours.params.values():
+        p += (0.3 * rng.standard_normal(p.shape)).astype(p.dtype)
+    # a non-contiguous parameter (a transposed view) must still be written in its own order
+    w = ours.params["transformer.h.0.mlp.c_fc.weight"]
+    ours.params["transformer.h.0.mlp.c_fc.weight"] = np.asfortranarray(w)
+    ours.save_pretrained(tmp_path)
+    theirs = transformers.GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    idx = rng.integers(0, 50, size=(2, 16))
+    got, _ = ours(idx)
+    want = theirs(torch.from_numpy(idx)).logits.detach().numpy()
+    assert np.abs(got - want).max() < 1e-5
+    back = GPT.from_pretrained(tmp_path)
+    assert all(np.array_equal(back.params[n], ours.params[n]) for n in ours.params)
+
+
+def test_both_key_styles_and_old_mask_buffers_load(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    ours = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16), seed=4)
+    ours.save_pretrained(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    old = {n.removeprefix("transformer."): a for n, a in tensors.items()}  # h.0.attn... style
+    old["h.0.attn.bias"] = np.tril(np.ones((1, 1, 16, 16), np.float32))  # GPT-2's mask buffer
+    old["h.0.attn.masked_bias"] = np.array(-1e4, np.float32)
+    old["lm_head.weight"] = tensors["transformer.wte.weight"]  # tied: the same array
+    save_file(old, tmp_path / "model.safetensors")
+    back = GPT.from_pretrained(tmp_path)
+    assert all(np.array_equal(back.params[n], ours.params[n]) for n in ours.params)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("activation_function", "gelu", "activation_function: expected 'gelu_new', got 'gelu'"),
+        ("n_inner", 100, "n_inner: expected null or 4 \\* n_embd = 64, got 100"),
+        ("layer_norm_epsilon", 1e-6, "layer_norm_epsilon: expected 1e-05, got 1e-06"),
+        ("tie_word_embeddings", False, "tie_word_embeddings: expected True, got False"),
+        ("model_type", "llama", "model_type: expected 'gpt2', got 'llama'"),
+    ],
+)
+def test_a_config_we_cannot_honour_is_an_error_naming_the_field(tmp_path, field, value, message):
+    GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16)).save_pretrained(
+        tmp_path
+    )
+    config = json.loads((tmp_path / "config.json").read_text())
+    config[field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PretrainedError, match=message):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_a_name_is_looked_up_in_the_local_cache_and_nothing_is_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with pytest.raises(PretrainedError, match="not in the Hugging Face cache.*huggingface-cli"):
+        GPT.from_pretrained("gpt2")
+    snapshot = tmp_path / "hf-home" / "hub" / "models--gpt2" / "snapshots" / "abc123"
+    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    model.save_pretrained(snapshot)
+    assert GPT.from_pretrained("gpt2").config == model.config
+
+
+# --- the commands ---------------------------------------------------------------------------------
+
+
+def test_export_then_sample_hf_gives_the_same_text_as_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    train_main(["--preset", "tiny", "--max-iters", "10", "--eval-interval", "5", "--eval-iters",
+                "1", "--quiet", "--sample-tokens", "0", "--out", str(run)])  # fmt: skip
+    export_main(["--out", str(run), "--to", str(tmp_path / "hf")])
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(
+        os.listdir(tmp_path / "hf")
+    )
+    capsys.readouterr()
+    flags = ["--prompt", "def ", "--max-new-tokens", "30", "--seed", "3"]
+    sample_main(["--out", str(run), *flags])
+    from_run = capsys.readouterr().out
+    sample_main(["--hf", str(tmp_path / "hf"), *flags])
+    assert capsys.readouterr().out == from_run
+    with pytest.raises(SystemExit, match="already holds config.json"):
+        export_main(["--out", str(run), "--to", str(tmp_path / "hf")])
+    with pytest.raises(SystemExit, match="--hf nope: nope: no such folder"):
+        sample_main(["--hf", "nope"])
