@@ -3,6 +3,7 @@ variable names), each with the known mistake the check should name, or None wher
 only has to reject it. tests/test_exercises.py runs every one through `check`.
 """
 
+import json
 import math
 
 import numpy as np
@@ -224,6 +225,137 @@ def cross_entropy_backward_no_onehot(logits, targets):
     return g / keep.sum()
 
 
+# --- 5.1 greedy_decode(model, idx, max_new_tokens) ------------------------------------------------
+
+
+def greedy_no_crop(model, idx, max_new_tokens):
+    out = idx
+    for _ in range(max_new_tokens):
+        logits, _ = model(out)  # fails once the text outgrows block_size
+        out = np.concatenate([out, logits[:, -1].argmax(-1)[:, None]], axis=1)
+    return out
+
+
+def greedy_first_position(model, idx, max_new_tokens):
+    out = idx
+    for _ in range(max_new_tokens):
+        logits, _ = model(out[:, -model.config.block_size :])
+        out = np.concatenate([out, logits[:, 0].argmax(-1)[:, None]], axis=1)
+    return out
+
+
+def greedy_new_tokens_only(model, idx, max_new_tokens):
+    out, new = idx, []
+    for _ in range(max_new_tokens):
+        logits, _ = model(out[:, -model.config.block_size :])
+        nxt = logits[:, -1].argmax(-1)[:, None]
+        new.append(nxt)
+        out = np.concatenate([out, nxt], axis=1)
+    return np.concatenate(new, axis=1) if new else idx[:, :0]
+
+
+# --- 5.2 top_p_filter(logits, p) ------------------------------------------------------------------
+
+
+def top_p_exclusive(logits, p):
+    probs = _softmax(logits)
+    order = np.argsort(-probs, axis=-1)
+    total = np.cumsum(np.take_along_axis(probs, order, axis=-1), axis=-1)
+    keep = np.zeros(probs.shape, dtype=bool)
+    np.put_along_axis(keep, order, total <= p, axis=-1)  # drops the token that crosses p
+    return np.where(keep, logits, -np.inf)
+
+
+def top_p_unsorted(logits, p):
+    probs = _softmax(logits)
+    before = np.cumsum(probs, axis=-1) - probs
+    return np.where(before < p, logits, -np.inf)
+
+
+# --- 5.3 bytes_to_unicode() -----------------------------------------------------------------------
+
+
+def table_from_255():
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    table, n = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(255 + n)
+            n += 1
+    return table
+
+
+def table_identity():
+    return {b: chr(b) for b in range(256)}
+
+
+def table_ascii_only():
+    table, n = {}, 0
+    for b in range(256):
+        if 33 <= b <= 126:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + n)
+            n += 1
+    return table
+
+
+# --- 5.4 generate_text(model, tokenizer, prompt, n) -----------------------------------------------
+
+
+def generate_text_articles_bug(model, tokenizer, prompt, n):
+    logits, _ = model(np.array([tokenizer.encode(prompt)]))
+    return tokenizer.decode(logits[0].argmax(-1).tolist())  # decodes one forward pass
+
+
+def generate_text_no_prompt(model, tokenizer, prompt, n):
+    out = model.generate(np.array([tokenizer.encode(prompt)]), n, temperature=0)
+    return tokenizer.decode(out[0, len(tokenizer.encode(prompt)) :].tolist())
+
+
+def generate_text_decodes_logits(model, tokenizer, prompt, n):
+    logits, _ = model(np.array([tokenizer.encode(prompt)]))
+    return tokenizer.decode(logits[0])  # the article's outputs[0]: not ids at all
+
+
+# --- 7.1 conv1d_to_linear(weight) -----------------------------------------------------------------
+
+
+def conv1d_reshaped(weight):
+    return weight.reshape(weight.shape[1], weight.shape[0])
+
+
+def conv1d_transposed_view(weight):
+    return weight.T  # right values, but a view: safetensors would write it permuted
+
+
+# --- 7.2 safetensors_header(path) -----------------------------------------------------------------
+
+
+def header_with_metadata(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    tensors = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if "dtype" in v}
+    return {**tensors, "__metadata__": header["__metadata__"]}  # kept, as if it were a tensor
+
+
+def header_big_endian(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "big")  # the length is little-endian
+        header = json.loads(f.read(n))
+    return {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
+
+
+def header_list_shapes(path):
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    return {k: (v["dtype"], v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 MUTANTS = {
     "4.1.1": [
@@ -264,5 +396,33 @@ MUTANTS = {
         (cross_entropy_backward_summed, "not divided by the number of counted targets"),
         (cross_entropy_backward_ignored_kept, "ignored rows not zeroed"),
         (cross_entropy_backward_no_onehot, "the one-hot not subtracted"),
+    ],
+    "5.1": [
+        (greedy_no_crop, None),
+        (greedy_first_position, "the first position's logits used instead of the last"),
+        (greedy_new_tokens_only, "only the new tokens returned"),
+    ],
+    "5.2": [
+        (top_p_exclusive, "the token that crosses p left out"),
+        (top_p_unsorted, "the cumulative sum taken before sorting"),
+    ],
+    "5.3": [
+        (table_from_255, "the shifted bytes start at 255"),
+        (table_identity, "every byte mapped to itself"),
+        (table_ascii_only, "only ASCII's printable bytes kept as themselves"),
+    ],
+    "5.4": [
+        (generate_text_articles_bug, "one forward pass decoded, nothing generated"),
+        (generate_text_no_prompt, "only the continuation returned"),
+        (generate_text_decodes_logits, None),
+    ],
+    "7.1": [
+        (conv1d_reshaped, "reshaped instead of transposed"),
+        (conv1d_transposed_view, None),
+    ],
+    "7.2": [
+        (header_with_metadata, "__metadata__ listed as a tensor"),
+        (header_big_endian, None),
+        (header_list_shapes, "shapes as lists"),
     ],
 }

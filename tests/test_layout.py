@@ -12,7 +12,7 @@ The rules (a module may import what is listed, and nothing else of the package):
                   text
     evaluation/   checks, ops, models, other evaluation modules: pure functions of outputs
     training/     everything above but commands
-    exercises/    checks, files, gradcheck, ops: the library's ops are the reference answers
+    exercises/    checks, files, gradcheck, ops, text, models: the library is the reference
     commands/     anything: the only code that reads argv or prints
     __main__      commands (`python -m tinytransformer`)
 """
@@ -37,7 +37,7 @@ ALLOWED = {  # stage -> the stages its modules may import
     "models": {"checks", "files", "ops", "models"},
     "evaluation": {"checks", "ops", "models", "evaluation"},
     "training": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"},
-    "exercises": {"checks", "files", "gradcheck", "ops", "exercises"},
+    "exercises": {"checks", "files", "gradcheck", "ops", "text", "models", "exercises"},
     "commands": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"}
     | {"exercises", "commands"},
     "__main__": {"commands"},  # python -m tinytransformer

@@ -7,6 +7,8 @@ and `### END SOLUTION`, followed by `check("4.1.3", attention)`; the student's c
     spec.py       what an exercise is: cases, the library's reference, known mistakes
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
+    generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)
+    tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
     catalog.py    every exercise by id
     checking.py   check(exercise_id, fn) -> Result
     notebooks.py  building student notebooks from teachers' ones

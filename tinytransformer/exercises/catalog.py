@@ -1,5 +1,8 @@
 """Every auto-checked exercise, by id, in the order of the chapters."""
 
-from tinytransformer.exercises import attention, loss
+from tinytransformer.exercises import attention, generation, loss, tools
 
-EXERCISES = {ex.id: ex for ex in [*attention.EXERCISES, *loss.EXERCISES]}
+EXERCISES = {
+    ex.id: ex
+    for ex in [*attention.EXERCISES, *loss.EXERCISES, *generation.EXERCISES, *tools.EXERCISES]
+}

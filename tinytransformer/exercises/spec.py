@@ -46,6 +46,8 @@ class Exercise:
     numerical:   for a backward pass, a function Case -> the finite-difference estimate of each
                  output (a tuple like the outputs); the check reports the answer's error against it
     tolerance:   the largest relative error (gradcheck.rel_error) accepted against the reference
+    verify:      a function of the answer's outputs (a tuple) -> a problem described in a line,
+                 or None: a property the values alone do not show (a contiguous array, ...)
     """
 
     id: str
@@ -58,3 +60,4 @@ class Exercise:
     hint: str = ""
     numerical: object = None
     tolerance: float = 1e-8
+    verify: object = None

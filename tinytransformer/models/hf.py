@@ -117,6 +117,23 @@ def config_to_hf(config):
     }
 
 
+def read_safetensors_header(path):
+    """The tensors a .safetensors file holds, from its header alone -> {name: (dtype, shape)}.
+
+    The format: 8 bytes, a little-endian unsigned integer n; then n bytes of UTF-8 JSON mapping
+    each tensor's name to {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]} (and
+    "__metadata__" to a dict of strings); then the tensors' bytes.
+    """
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n).decode("utf-8"))
+    return {
+        name: (entry["dtype"], tuple(entry["shape"]))
+        for name, entry in header.items()
+        if name != "__metadata__"
+    }
+
+
 def read_pretrained(path):
     """A Hugging Face GPT-2 directory -> (GPTConfig, state dict with our names)."""
     folder = resolve(path)

@@ -42,20 +42,34 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
     if top_k is not None and top_k < V:
         kth = np.partition(z, V - top_k, axis=-1)[:, V - top_k : V - top_k + 1]  # (B, 1)
         z = np.where(z < kth, -np.inf, z)  # ties with the k-th value are kept
-    probs, _ = softmax_forward(z)  # (B, V)
     if top_p is not None and top_p < 1.0:
-        order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
-        sorted_p = np.take_along_axis(probs, order, axis=-1).astype(np.float64)
-        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # probability of the tokens ahead
-        # a token is kept while the mass ahead of it is below top_p; the tolerance makes a mass
-        # that reaches top_p up to rounding (0.5 + 0.3 against 0.8) count as reached
-        keep_sorted = before < top_p - 4 * np.finfo(probs.dtype).eps
-        keep = np.zeros_like(keep_sorted)
-        np.put_along_axis(keep, order, keep_sorted, axis=-1)
-        probs, _ = softmax_forward(np.where(keep, z, -np.inf))
+        z = top_p_filter(z, top_p)  # (B, V)
+    probs, _ = softmax_forward(z)  # (B, V)
     # inverse-CDF draw, one uniform number per row
     u = rng.random((probs.shape[0], 1))  # (B, 1)
     cdf = np.cumsum(probs, axis=-1, dtype=np.float64)  # (B, V)
     cdf /= cdf[:, -1:]
     # the first id whose cdf exceeds u; `<=` skips leading ids of probability 0 even when u = 0
     return np.minimum((cdf <= u).sum(axis=-1), V - 1)
+
+
+def top_p_filter(logits, p):
+    """logits (B, V) -> the same logits with every token outside the nucleus set to -inf.
+
+    The nucleus is the smallest set of most likely tokens whose probability reaches p (a token
+    is kept while the probability of the tokens ahead of it is below p), so the most likely
+    token is always kept. Ties in probability keep the lower id first.
+
+    >>> top_p_filter(np.log(np.array([[0.5, 0.3, 0.2]])), 0.8).round(3).tolist()
+    [[-0.693, -1.204, -inf]]
+    """
+    probs, _ = softmax_forward(logits)  # (B, V)
+    order = np.argsort(-probs, axis=-1, kind="stable")  # (B, V) most likely first
+    sorted_p = np.take_along_axis(probs, order, axis=-1).astype(np.float64)
+    before = np.cumsum(sorted_p, axis=-1) - sorted_p  # probability of the tokens ahead
+    # the tolerance makes a mass that reaches p up to rounding (0.5 + 0.3 against 0.8) count as
+    # reached
+    keep_sorted = before < p - 4 * np.finfo(probs.dtype).eps
+    keep = np.zeros_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
+    return np.where(keep, logits, -np.inf)
