@@ -290,3 +290,146 @@ def test_backward_checks_its_upstream_gradient():
         clf.backward(np.zeros((3, 2), np.float32))
     with pytest.raises(TypeError, match="dlogits: expected the model's dtype float32, got float64"):
         clf.backward(np.zeros((2, 3), np.float64))
+
+
+def test_mean_pooling_keeps_float32():
+    x = np.ones((2, 3, 4), np.float32)
+    pooled, cache = pool_forward(x, np.array([[1, 1, 0], [1, 0, 0]]), "mean")
+    assert pooled.dtype == np.float32
+    np.testing.assert_array_equal(pooled, np.ones((2, 4)))
+    assert pool_backward(np.ones((2, 4), np.float32), cache).dtype == np.float32
+
+
+def test_head_initialisation_is_seeded_normal_0_02_and_zero_bias():
+    """classifier.weight ~ N(0, 0.02) drawn from default_rng(seed), seed 0 by default; the bias
+    starts at zero. A fresh classifier has no gradients yet."""
+    backbone = GPT(tiny_config(), dtype=np.float32)
+    clf = SequenceClassifier(backbone, n_classes=3)
+    expected = np.random.default_rng(0).normal(0.0, 0.02, size=(4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(clf.head["classifier.weight"], expected)
+    np.testing.assert_array_equal(clf.head["classifier.bias"], np.zeros(3, np.float32))
+    assert clf.head["classifier.weight"].dtype == np.float32
+    seven = SequenceClassifier(backbone, n_classes=3, seed=7).head["classifier.weight"]
+    np.testing.assert_array_equal(
+        seven, np.random.default_rng(7).normal(0.0, 0.02, size=(4, 3)).astype(np.float32)
+    )
+    assert clf.grads == {}
+
+
+def test_constructor_errors_name_the_argument():
+    gpt = GPT(tiny_config())
+    with pytest.raises(TypeError, match=r"^backbone: .* got object without \.trunk_forward$"):
+        SequenceClassifier(object(), 2)
+    with pytest.raises(TypeError, match="^n_classes: expected an int, got float$"):
+        SequenceClassifier(gpt, 2.5)
+    with pytest.raises(TypeError, match="^n_classes: expected an int, got bool$"):
+        SequenceClassifier(gpt, True)
+    with pytest.raises(
+        ValueError, match=r"^dropout: expected a probability in \[0, 1\), got 1\.0$"
+    ):
+        SequenceClassifier(gpt, 2, dropout=1.0)
+    assert SequenceClassifier(gpt, np.int64(4)).n_classes == 4  # a NumPy integer is an int
+
+
+def test_forward_errors_name_the_argument():
+    clf = tiny_classifier("gpt")
+    idx, mask, labels = padded_batch()  # (3, 5)
+    with pytest.raises(ValueError, match=r"^idx: ids must lie in \[0, 7\), got 7$"):
+        clf(np.array([[1, 7]]))
+    with pytest.raises(ValueError, match=r"^idx: expected a 2-d array, got shape \(5,\)$"):
+        clf(idx[0], labels[:1])
+    with pytest.raises(
+        ValueError, match=r"^attention_mask: expected shape \(3, 5\) like idx, got \(3, 4\)$"
+    ):
+        clf(idx, labels, attention_mask=mask[:, :4])
+    with pytest.raises(
+        ValueError, match=r"^attention_mask: expected shape \(3, 5\) like idx, got list$"
+    ):
+        clf(idx, labels, attention_mask=mask.tolist())
+    with pytest.raises(ValueError, match=r"^labels: expected a 1-d array, got shape \(3, 1\)$"):
+        clf(idx, labels[:, None], attention_mask=mask)
+
+
+def test_backward_before_any_forward_is_an_error():
+    clf = tiny_classifier("gpt")
+    with pytest.raises(RuntimeError, match="^backward: run a forward pass first$"):
+        clf.backward()
+
+
+def test_gradient_check_with_head_dropout_in_training():
+    """Dropout on the pooled vector (p = 0.5, the same mask at every forward by resetting the
+    generator): backward must apply that mask too. Float64, relative error below 1e-6."""
+    clf = tiny_classifier("gpt", "mean", dropout=0.0)
+    clf.dropout = 0.5
+    clf.train()
+    idx, mask, labels = padded_batch()
+
+    def f():
+        clf.backbone.rng = np.random.default_rng(3)
+        return clf(idx, labels, attention_mask=mask)[1]
+
+    f()
+    grads = dict(clf.backward())
+    assert clf._cache["drop"] is not None  # the head's dropout really drew a mask
+    for name in ("classifier.weight", "classifier.bias", "transformer.ln_f.weight"):
+        assert rel_error(grads[name], numerical_gradient(f, clf.params[name], 1.0)) < TOL, name
+
+
+def test_predict_runs_in_chunks_of_batch_size(monkeypatch):
+    clf = tiny_classifier("mlm")
+    idx, mask, _ = padded_batch()
+    full = clf.predict(idx, mask)
+    assert full.dtype == np.int64 and full.shape == (3,)
+    rows = []
+    real = clf.forward
+
+    def spy(idx, labels=None, attention_mask=None):
+        rows.append((idx.shape[0], None if attention_mask is None else attention_mask.shape[0]))
+        return real(idx, labels, attention_mask)
+
+    monkeypatch.setattr(clf, "forward", spy)
+    np.testing.assert_array_equal(clf.predict(idx, mask, batch_size=2), full)
+    assert rows == [(2, 2), (1, 1)]
+    rows.clear()
+    np.testing.assert_array_equal(clf.predict(idx, mask, batch_size=1), full)
+    assert rows == [(1, 1)] * 3
+    rows.clear()
+    unmasked = clf.predict(idx)  # no mask: every position is a real token
+    assert rows == [(3, None)] and unmasked.shape == (3,)
+    empty = clf.predict(np.zeros((0, 5), dtype=np.int64))
+    assert empty.shape == (0,) and empty.dtype == np.int64
+
+
+def test_zero_grad_clears_head_and_backbone_gradients():
+    clf = tiny_classifier("gpt")
+    idx, mask, labels = padded_batch()
+    clf(idx, labels, attention_mask=mask)
+    clf.backward()
+    clf.backbone(idx, np.zeros_like(idx))  # the backbone's own (language-model) gradients too
+    clf.backbone.backward()
+    assert clf.grads and clf.backbone.grads
+    clf.zero_grad()
+    assert clf.grads == {} and clf.backbone.grads == {}
+
+
+def test_load_state_dict_rejects_unknown_head_names_and_resets_the_caches():
+    clf = tiny_classifier("gpt", dtype=np.float32)
+    sd = clf.state_dict()
+    with pytest.raises(ValueError, match=r"unexpected \['classifier\.extra'\]"):
+        clf.load_state_dict({**sd, "classifier.extra": np.zeros(3)})
+    idx, mask, labels = padded_batch()
+    clf(idx, labels, attention_mask=mask)
+    clf.backward()
+    clf.load_state_dict({n: p.astype(np.float64) for n, p in sd.items()})
+    assert {p.dtype for p in clf.params.values()} == {np.dtype(np.float32)}  # the model's dtype
+    assert clf.grads == {}  # gradients of the old weights are gone
+    with pytest.raises(RuntimeError, match="run a forward pass first"):
+        clf.backward()  # and so is the forward pass they came from
+
+
+def test_from_spec_restores_pooling_and_dropout():
+    clf = SequenceClassifier(GPT(tiny_config()), 3, pooling="mean", dropout=0.3)
+    rebuilt = SequenceClassifier.from_spec(GPT(tiny_config()), clf.spec())
+    assert (rebuilt.pooling, rebuilt.dropout, rebuilt.n_classes) == ("mean", 0.3, 3)
+    with pytest.raises(ValueError, match="^backbone: expected a GPT, got MaskedLM$"):
+        SequenceClassifier.from_spec(MaskedLM(tiny_config()), clf.spec())

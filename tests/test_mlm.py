@@ -222,3 +222,18 @@ def test_checkpoint_rebuilds_a_masked_lm(tmp_path):
     assert type(loaded) is MaskedLM and loaded.causal is False
     for name, p in model.params.items():
         np.testing.assert_array_equal(loaded.params[name], p)
+
+
+def test_hidden_states_honour_the_padding_mask():
+    """Row 1's real positions, padded or alone, have the same residual stream at every layer
+    (to 1e-12: a different T changes the order of some sums); without the mask they differ."""
+    rng = np.random.default_rng(6)
+    model = randomise(MaskedLM(tiny_config(), dtype=np.float64), rng).eval()
+    idx, mask, _ = padded_batch()
+    masked = model.hidden_states(idx, attention_mask=mask)
+    alone = model.hidden_states(idx[1:, :4])
+    assert len(masked) == len(alone) == 3  # the embedding and 2 blocks
+    for a, b in zip(masked, alone):
+        np.testing.assert_allclose(a[1, :4], b[0], rtol=0, atol=1e-12)
+    unmasked = model.hidden_states(idx)
+    assert np.abs(unmasked[-1][1, :4] - alone[-1][0]).max() > 1e-3

@@ -522,3 +522,156 @@ def test_hidden_states_are_the_residual_stream_layer_by_layer():
         states[-1], P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias")
     )
     np.testing.assert_array_equal(model.trunk_forward(idx)[0], final)
+
+
+# --- modes, bookkeeping and error messages -------------------------------------------------------
+
+
+def test_modes_and_zero_grad():
+    model = small_model(np.float32)
+    assert model.training is True
+    assert model.eval() is model and model.training is False
+    assert model.train() is model and model.training is True
+    idx, targets = random_batch(np.random.default_rng(0), 11, B=1, T=4)
+    model(idx, targets)
+    assert model.backward() and model.grads
+    model.zero_grad()
+    assert model.grads == {}
+
+
+def test_backward_and_attention_maps_need_a_forward_pass_first():
+    model = small_model(np.float32)
+    with pytest.raises(RuntimeError, match="^backward: run a forward pass first$"):
+        model.backward()
+    with pytest.raises(RuntimeError, match="^attention_maps: run a forward pass first$"):
+        model.attention_maps()
+
+
+def test_targets_that_are_not_an_array_are_named():
+    model = small_model(np.float32)
+    with pytest.raises(ValueError, match=r"^targets: expected shape \(1, 2\) like idx, got list$"):
+        model(np.array([[1, 2]]), [[2, 3]])
+
+
+def test_float32_backward_accepts_a_float32_upstream_gradient():
+    model = small_model(np.float32)
+    idx = np.random.default_rng(0).integers(0, 11, size=(2, 5))
+    logits, _ = model(idx)
+    dlogits = np.random.default_rng(1).standard_normal(logits.shape).astype(np.float32)
+    grads = model.backward(dlogits)
+    assert set(grads) == set(model.params)
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+
+
+def test_freeze_none_unfreezes_everything():
+    model = small_model(np.float32)
+    idx, targets = random_batch(np.random.default_rng(0), 11, B=1, T=4)
+    model.freeze(1)
+    assert model.freeze(None) is model and model.frozen == set()
+    model(idx, targets)
+    assert set(model.backward()) == set(model.params)
+
+
+def test_load_state_dict_lists_every_misshaped_array_and_resets_the_caches():
+    model = small_model(np.float32)
+    bad = {
+        **model.state_dict(),
+        "transformer.wpe.weight": np.zeros((9, 8), np.float32),
+        "transformer.ln_f.bias": np.zeros(3, np.float32),
+    }
+    with pytest.raises(ValueError) as err:
+        model.load_state_dict(bad)
+    assert str(err.value) == (
+        "load_state_dict: wrong shape: transformer.wpe.weight: expected (8, 8), got (9, 8); "
+        "transformer.ln_f.bias: expected (8,), got (3,)"
+    )
+    idx, targets = random_batch(np.random.default_rng(0), 11, B=1, T=4)
+    model(idx, targets)
+    model.backward()
+    model.load_state_dict(small_model(np.float32, seed=3).state_dict())
+    assert model.grads == {}  # the gradients of the old weights are gone
+    with pytest.raises(RuntimeError, match="run a forward pass first"):
+        model.backward()  # and so is the forward pass they came from
+
+
+def test_config_from_dict_round_trip_and_unknown_fields():
+    cfg = GPTConfig(**SMALL)
+    assert GPTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"^config: unknown fields \['colour', 'size'\]$"):
+        GPTConfig.from_dict({**cfg.to_dict(), "size": 1, "colour": "red"})
+
+
+def test_construction_defaults_and_errors():
+    """seed 0 by default; dropout draws from its own generator, default_rng([seed, 1])."""
+    cfg = GPTConfig(**SMALL)
+    default, zero = GPT(cfg), GPT(cfg, seed=0)
+    for name, p in default.params.items():
+        np.testing.assert_array_equal(p, zero.params[name])
+    assert default.grads == {}
+    np.testing.assert_array_equal(
+        GPT(cfg, seed=4).rng.random(5), np.random.default_rng([4, 1]).random(5)
+    )
+    with pytest.raises(TypeError, match="^config: expected a GPTConfig, got dict$"):
+        GPT(dict(SMALL))
+
+
+def test_trunk_dropout_applies_to_the_embedding_and_the_blocks_in_training():
+    model = small_model(dropout=0.5).train()
+    idx = np.random.default_rng(0).integers(0, 11, size=(2, 6))
+    states = model.hidden_states(idx)
+    P = model.params
+    emb = P["transformer.wte.weight"][idx] + P["transformer.wpe.weight"][:6]  # (B, T, C)
+    ratio = states[0] / emb  # 0 where dropped, 1 / (1 - 0.5) = 2 where kept
+    assert set(np.round(np.unique(ratio), 12).tolist()) == {0.0, 2.0}
+    without, _ = block_forward(states[0], model.block_params(0), model.config.n_head)
+    assert np.abs(states[1] - without).max() > 1e-3  # the block drops too
+    model.eval()
+    np.testing.assert_array_equal(model.hidden_states(idx)[0], emb)  # no dropout in eval
+
+
+def test_backward_stops_below_the_lowest_trainable_block(monkeypatch):
+    """Frozen embeddings and block 0: one block backward, no embedding backward. Frozen
+    embeddings only: both blocks, still no embedding backward."""
+    import tinytransformer.models.transformer as transformer_module
+
+    calls = []
+    for name in ("block_backward", "embedding_backward"):
+        real = getattr(transformer_module, name)
+        monkeypatch.setattr(
+            transformer_module,
+            name,
+            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a),
+        )
+    model = small_model(np.float32)
+    idx, targets = random_batch(np.random.default_rng(0), 11, B=1, T=4)
+    model.freeze(1)
+    model(idx, targets)
+    model.backward()
+    assert calls == ["block_backward"]
+    calls.clear()
+    model.frozen = {"transformer.wte.weight", "transformer.wpe.weight"}
+    model(idx, targets)
+    assert set(model.backward()) == set(model.params) - model.frozen
+    assert calls == ["block_backward", "block_backward"]
+    calls.clear()
+    model.freeze(None)
+    model(idx, targets)
+    model.backward()
+    assert calls == ["block_backward", "block_backward", "embedding_backward"]
+
+
+def test_backward_errors_name_the_upstream_gradient():
+    model = small_model(np.float32)
+    idx = np.zeros((1, 3), dtype=np.int64)
+    logits, _ = model(idx)
+    with pytest.raises(TypeError, match="^dlogits: expected a floating-point array, got dtype"):
+        model.backward(np.zeros(logits.shape, dtype=np.int64))
+    x, cache = model.trunk_forward(idx)
+    with pytest.raises(TypeError, match="^dx: expected a floating-point array, got dtype int64$"):
+        model.trunk_backward(np.zeros(x.shape, dtype=np.int64), cache)
+    with pytest.raises(ValueError, match=r"^dx: expected shape \(1, 3, 8\), got \(1, 3, 4\)$"):
+        model.trunk_backward(np.zeros((1, 3, 4), np.float32), cache)
+    with pytest.raises(
+        TypeError, match="^expected one floating dtype .*dx=float64, params=float32"
+    ):
+        model.trunk_backward(np.zeros(x.shape), cache)

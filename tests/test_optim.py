@@ -412,3 +412,130 @@ def test_plot_lr_schedule_draws_the_schedule(tmp_path):
     assert line.get_ydata().tolist() == [s(i) for i in range(150)]
     fig.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------- messages, edges
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lr=-1e-3), r"^lr: expected a finite number >= 0\.0, got -0\.001$"),
+        (dict(betas=(1.0, 0.999)), r"^betas\[0\]: expected .* >= 0\.0 and < 1\.0, got 1\.0$"),
+        (dict(betas=(-0.1, 0.999)), r"^betas\[0\]: expected .* >= 0\.0 and < 1\.0, got -0\.1$"),
+        (dict(betas=(0.9, -0.5)), r"^betas\[1\]: expected .* >= 0\.0 and < 1\.0, got -0\.5$"),
+        (dict(eps=-1.0), r"^eps: expected a finite number >= 0\.0, got -1\.0$"),
+        (dict(weight_decay=-0.1), r"^weight_decay: expected a finite number >= 0\.0, got -0\.1$"),
+    ],
+)
+def test_constructor_errors_name_the_argument_and_its_range(kwargs, message):
+    model = FakeModel({"W": np.ones((2, 3))})
+    with pytest.raises(ValueError, match=message):
+        AdamW(model, **{"lr": 1e-3, **kwargs})
+
+
+def test_a_read_only_parameter_is_refused():
+    w = np.ones((2, 2))
+    w.flags.writeable = False
+    with pytest.raises(
+        ValueError,
+        match=r"^model\.params\['w'\]: expected a writeable array \(AdamW updates parameters "
+        r"in place\), got a read-only one$",
+    ):
+        AdamW(FakeModel({"w": w}), lr=1e-3)
+
+
+def test_step_errors_name_the_parameter_and_change_nothing():
+    model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)})
+    opt = AdamW(model, lr=1e-3)
+    opt.lr = -1.0
+    with pytest.raises(ValueError, match=r"^opt\.lr: expected a finite number >= 0\.0"):
+        opt.step()
+    opt.lr = 1e-3
+    model.grads["b"] = np.ones(3, dtype=np.int64)
+    with pytest.raises(TypeError, match=r"^model\.grads\['b'\]: expected a floating-point array"):
+        opt.step()
+    del model.grads["b"]
+    with pytest.raises(KeyError, match=r"got none \(did model\.backward\(\) run\?\)[\"']$"):
+        opt.step()
+    del model.params["b"]
+    with pytest.raises(
+        KeyError, match=r"model\.params: expected trainable parameter 'b', it is gone"
+    ):
+        opt.step()
+    assert opt.t == 0
+
+
+def test_load_state_dict_message_lists_exactly_the_problems_found():
+    model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)})
+    opt = AdamW(model, lr=1e-3)
+    sd = opt.state_dict()
+    del sd["v.b"]
+    sd["t"] = np.array([1, 2])
+    with pytest.raises(ValueError) as err:
+        opt.load_state_dict(sd)
+    assert str(err.value) == (
+        "load_state_dict: state dict does not match this optimizer:\n"
+        "  missing keys: ['v.b']\n"
+        "  t: expected a 0-d array, got shape (2,)"
+    )
+    sd = {**opt.state_dict(), "m.extra": np.zeros(1)}  # only an unexpected key
+    with pytest.raises(ValueError) as err:
+        opt.load_state_dict(sd)
+    assert str(err.value).endswith(":\n  unexpected keys: ['m.extra']")
+    sd = opt.state_dict()
+    del sd["m.W"]  # only a missing key
+    with pytest.raises(ValueError, match=r"missing keys: \['m\.W'\]"):
+        opt.load_state_dict(sd)
+
+
+def test_load_state_dict_checks_the_values_of_t_and_the_hyperparameters():
+    model = FakeModel({"W": np.ones((2, 3))})
+    opt = AdamW(model, lr=1e-3)
+    sd = opt.state_dict()
+    sd["t"] = np.array(-1)
+    with pytest.raises(
+        ValueError, match="^load_state_dict: t: expected a step count >= 0, got -1$"
+    ):
+        opt.load_state_dict(sd)
+    sd = opt.state_dict()
+    sd["hp.lr"] = np.array(-1e-3)
+    with pytest.raises(ValueError, match=r"^hp\.lr: expected a finite number >= 0\.0"):
+        opt.load_state_dict(sd)
+    assert opt.lr == 1e-3
+    # only the betas must stay below 1: a large lr, eps or weight decay loads as saved
+    big = AdamW(FakeModel({"W": np.ones((2, 3))}), lr=2.0, eps=1.0, weight_decay=1.5)
+    opt.load_state_dict(big.state_dict())
+    assert (opt.lr, opt.eps, opt.weight_decay) == (2.0, 1.0, 1.5)
+
+
+def test_clip_grad_norm_errors_name_the_argument():
+    model = FakeModel({"a": np.zeros(2)})
+    model.grads = {"a": np.array([3.0, 4.0])}
+    with pytest.raises(ValueError, match=r"^max_norm: expected a finite number >= 0\.0"):
+        clip_grad_norm(model, -1.0)
+    with pytest.raises(
+        KeyError, match=r"names: expected names present in model\.grads, got absent \['c'\]"
+    ):
+        clip_grad_norm(model, 1.0, names=["a", "c"])
+    model.grads = {"a": np.array([3, 4])}
+    with pytest.raises(
+        TypeError, match=r"^model\.grads\['a'\]: expected a floating-point array, got dtype int64$"
+    ):
+        clip_grad_norm(model, 1.0)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((2.5, 1e-3, 10, 100, 1e-4), r"^it: expected an iteration number >= 0, got 2\.5$"),
+        ((True, 1e-3, 10, 100, 1e-4), r"^it: expected an iteration number >= 0, got True$"),
+        ((0, -1e-3, 10, 100, 1e-4), r"^learning_rate: expected a finite number >= 0\.0, got -0"),
+        ((0, 1e-3, 10, 100, -1e-4), r"^min_lr: expected a finite number >= 0\.0, got -0\.0001$"),
+        ((0, 1e-3, 2.5, 100, 1e-4), r"^warmup_iters: expected an iteration count >= 0, got 2\.5$"),
+        ((0, 1e-3, 10, -1, 1e-4), r"^lr_decay_iters: expected an iteration count >= 0, got -1$"),
+    ],
+)
+def test_get_lr_errors_name_the_argument(args, message):
+    with pytest.raises(ValueError, match=message):
+        get_lr(*args)

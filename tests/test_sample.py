@@ -156,6 +156,85 @@ def test_a_zero_uniform_draw_never_picks_a_filtered_token():
     assert sample_next(logits, top_k=2, rng=ZeroRNG()).tolist() == [1]
 
 
+class FixedRNG:
+    """A generator stand-in whose uniform draws all equal `u`: the inverse-CDF draw is then a
+    known answer (the first id whose cumulative probability exceeds u)."""
+
+    def __init__(self, u):
+        self.u = u
+
+    def random(self, shape, dtype=np.float64):
+        return np.full(shape, self.u, dtype)
+
+
+def test_inverse_cdf_draw_is_exact_for_a_large_float32_vocabulary():
+    """100,000 equal float32 logits: id k covers [k / V, (k + 1) / V), so u = 0.500005 must give
+    id 50000. The cumulative sum is taken in float64: in float32, 50,000 rounded additions drift
+    by 18 ids here, enough to move a token's probability mass onto its neighbours."""
+    V = 100_000
+    logits = np.zeros((1, V), np.float32)
+    assert sample_next(logits, rng=FixedRNG(0.500005)).tolist() == [50000]
+    assert sample_next(logits, rng=FixedRNG(0.7500025)).tolist() == [75000]
+
+
+def test_inverse_cdf_is_normalised_to_end_at_one():
+    """Three equal float32 probabilities 0.33333334 sum to 1 + 3e-8 in float64. Divided by that
+    sum, the boundary between ids 0 and 1 sits at 1/3 (to 1e-16), so u = 1/3 + 1e-9 gives id 1
+    (without normalising, the boundary would be at 1/3 + 1e-8 and the draw id 0)."""
+    logits = np.zeros((1, 3), np.float32)
+    assert sample_next(logits, rng=FixedRNG(1 / 3 + 1e-9)).tolist() == [1]
+    assert sample_next(logits, rng=FixedRNG(1 / 3 - 1e-9)).tolist() == [0]
+
+
+def test_top_p_one_keeps_even_a_token_of_probability_2e_9():
+    """top_p = 1 filters nothing: logits [0, -20] give id 1 probability e^-20 = 2e-9, and a
+    uniform draw above 1 - 2e-9 must still reach it (float32, where 4 eps = 4.8e-7 is much
+    larger than 2e-9, so a nucleus cut at 1 - 4 eps would drop it)."""
+    logits = np.array([[0.0, -20.0]], np.float32)
+    assert sample_next(logits, top_p=1.0, rng=FixedRNG(1 - 1e-10)).tolist() == [1]
+
+
+def test_top_p_on_logits_that_are_not_sorted():
+    """The nucleus is taken in order of probability, not of id: probabilities 0.15, 0.5, 0.05,
+    0.3 with top_p = 0.7 keep ids 1 and 3 (0.5 + 0.3 = 0.8 reaches 0.7)."""
+    logits = np.log(np.array([0.15, 0.5, 0.05, 0.3]))
+    freq = frequencies(logits, top_p=0.7)
+    assert np.flatnonzero(freq).tolist() == [1, 3]
+    assert_matches(freq, np.array([0.0, 0.625, 0.0, 0.375]))
+
+
+@pytest.mark.parametrize(
+    "top_p, kept",
+    [
+        (0.5 + 4 * 2.0**-52, [0]),  # 0.5 is within 4 eps of top_p: it counts as reached
+        (0.5 + 5 * 2.0**-52, [0, 1]),  # 5 eps short: not reached, the next token is needed
+    ],
+)
+def test_top_p_tolerance_is_four_float64_eps(top_p, kept):
+    """Two tokens of probability exactly 0.5 (a third is -inf): the mass ahead of token 1 is
+    0.5, which counts as reaching top_p when it falls short by at most 4 eps (2^-52 each)."""
+    logits = np.array([0.0, 0.0, -np.inf])
+    assert np.flatnonzero(frequencies(logits, top_p=top_p)).tolist() == kept
+
+
+def test_top_p_tolerance_follows_float32():
+    """In float32 the rounding tolerance is float32's, 4 eps = 4.8e-7: a mass of 0.5 reaches
+    top_p = 0.5 + 2e-7 (which a float64 tolerance, 8.9e-16, would not allow)."""
+    logits = np.array([0.0, 0.0], np.float32)
+    assert np.flatnonzero(frequencies(logits, top_p=0.5 + 2e-7)).tolist() == [0]
+
+
+def test_top_p_breaks_ties_towards_the_lower_id():
+    """32 of 64 tokens share the top logit; top_p = 16.5 of their shares keeps 17 of them, and
+    which 17 is decided by id (a stable sort), not by the sorting algorithm's whims."""
+    top = np.zeros(64)
+    top[np.random.default_rng(0).permutation(64)[:32]] = 1.0
+    share = np.e / (32 * np.e + 32)  # the probability of one top token
+    # 2000 draws over 17 kept tokens: each one is missed with probability (16/17)^2000 < 1e-52
+    ids = sample_next(np.tile(top, (2000, 1)), top_p=16.5 * share, rng=np.random.default_rng(0))
+    assert np.unique(ids).tolist() == np.flatnonzero(top)[:17].tolist()
+
+
 def test_bad_arguments_raise_with_messages():
     logits = np.zeros((2, 5))
     rng = np.random.default_rng(0)
@@ -171,6 +250,8 @@ def test_bad_arguments_raise_with_messages():
         sample_next(logits, top_p=1.5, rng=rng)
     with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator"):
         sample_next(logits)
+    with pytest.raises(TypeError, match="^rng: expected a numpy.random.Generator, got int$"):
+        sample_next(logits, rng=42)
 
 
 def test_non_integer_top_k_is_rejected_by_name():
@@ -330,3 +411,130 @@ def test_greedy_continuation_of_a_learned_cycle():
         opt.step()
     out = model.generate(np.array([[3, 4]]), 20, temperature=0)
     np.testing.assert_array_equal(out[0], (np.arange(22) + 3) % 13)
+
+
+def test_generate_uses_the_kv_cache_by_default(monkeypatch):
+    """With the cache (the default) only the newest token goes through the trunk, until the
+    context fills block_size = 8 (a cached step may then use position 7); once the window
+    slides, every step recomputes the whole window of 8. Prompt 2, 10 new tokens."""
+    model = make_model()
+    lengths = []  # positions per trunk_forward call
+    real = model.trunk_forward
+
+    def spy(idx, *args, **kwargs):
+        lengths.append(idx.shape[1])
+        return real(idx, *args, **kwargs)
+
+    monkeypatch.setattr(model, "trunk_forward", spy)
+    model.generate(np.array([[1, 2]]), 10, temperature=0)
+    # contexts 2 (full), 3..8 (cached, 1 new position each), then 9.. cropped to 8 (full)
+    assert lengths == [2, 1, 1, 1, 1, 1, 1, 8, 8, 8]
+    lengths.clear()
+    list(model.generate_iter(np.array([[1, 2]]), 3, temperature=0))
+    assert lengths == [2, 1, 1]
+    lengths.clear()
+    model.generate(np.array([[1, 2]]), 3, temperature=0, use_cache=False)
+    assert lengths == [2, 3, 4]
+
+
+def test_generate_defaults_sample_at_temperature_1():
+    """The default temperature is 1: the model's own distribution."""
+    model = make_model(np.float64)
+    prompt = np.array([[1, 2], [3, 4]])
+    default = model.generate(prompt, 10, rng=np.random.default_rng(5))
+    explicit = model.generate(prompt, 10, temperature=1.0, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(default, explicit)
+    steps = model.generate_iter(prompt, 10, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), explicit)
+
+
+def test_generate_passes_top_k_on():
+    """top_k = 1 keeps only the most likely token: sampling at temperature 1 is then greedy."""
+    model = make_model(np.float64)
+    prompt = np.array([[1, 2], [3, 4]])
+    greedy = model.generate(prompt, 12, temperature=0)
+    top1 = model.generate(prompt, 12, temperature=1.0, top_k=1, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(top1, greedy)
+    steps = model.generate_iter(prompt, 12, top_k=1, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), greedy)
+
+
+def test_generate_without_an_rng_draws_from_a_fresh_generator():
+    model = make_model()
+    out = model.generate(np.array([[1, 2]]), 6)  # temperature 1, no rng given
+    assert out.shape == (1, 8) and out.min() >= 0 and out.max() < 13
+
+
+def test_a_prompt_of_exactly_block_size_is_not_cropped(recwarn):
+    model = make_model()
+    prompt = np.arange(8)[None] % 13  # (1, 8): block_size tokens, nothing to crop
+    out = model.generate(prompt, 2, temperature=0)
+    assert out.shape == (1, 10)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_the_cropping_warning_points_at_the_callers_line():
+    """stacklevel: the warning names the code that iterated generate_iter (here this file), not
+    the line inside gpt.py that warns."""
+    model = make_model()
+    prompt = np.zeros((1, 9), dtype=np.int64)
+    with pytest.warns(UserWarning, match="keeping its last 8 tokens") as record:
+        list(model.generate_iter(prompt, 1, temperature=0))
+    assert record[0].filename != gpt_module.__file__
+
+
+def test_generate_rejects_a_prompt_that_is_not_2_d():
+    model = make_model()
+    with pytest.raises(ValueError, match=r"^idx: expected a 2-d array, got shape \(2,\)$"):
+        model.generate(np.array([1, 2]), 2, temperature=0)
+    with pytest.raises(
+        ValueError, match="^idx: expected at least one prompt token, got an empty prompt$"
+    ):
+        model.generate(np.zeros((1, 0), dtype=np.int64), 2, temperature=0)
+
+
+class Letters:
+    """A 13-symbol character tokenizer for the 13-token test model: newline, then a..l."""
+
+    chars = "\nabcdefghijkl"
+
+    def encode(self, text):
+        return [self.chars.index(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(self.chars[i] for i in ids)
+
+
+def test_generate_text_encodes_generates_and_decodes():
+    model, tok = make_model(np.float64), Letters()
+    greedy = model.generate(np.array([tok.encode("abc")]), 6, temperature=0)
+    assert gpt_module.generate_text(model, tok, "abc", 6, temperature=0) == tok.decode(greedy[0])
+    # an empty prompt starts from a newline
+    text = gpt_module.generate_text(model, tok, "", 4, temperature=0)
+    assert text == tok.decode(model.generate(np.array([[0]]), 4, temperature=0)[0])
+    assert text[0] == "\n" and len(text) == 5
+    # the defaults: temperature 0.8, no top_k / top_p, the KV cache, a generator seeded by seed
+    idx = np.array([tok.encode("ab")])
+    drawn = model.generate(idx, 8, 0.8, None, None, np.random.default_rng(3), True)
+    assert gpt_module.generate_text(model, tok, "ab", 8, seed=3) == tok.decode(drawn[0])
+    # every argument reaches generate
+    args = (1.3, 4, 0.9)
+    drawn = model.generate(idx, 8, *args, rng=np.random.default_rng(4), use_cache=False)
+    assert gpt_module.generate_text(
+        model, tok, "ab", 8, *args, seed=4, use_cache=False
+    ) == tok.decode(drawn[0])
+
+
+def test_generate_text_passes_use_cache_on(monkeypatch):
+    model, tok = make_model(), Letters()
+    lengths = []
+    real = model.trunk_forward
+
+    def spy(idx, *args, **kwargs):
+        lengths.append(idx.shape[1])
+        return real(idx, *args, **kwargs)
+
+    monkeypatch.setattr(model, "trunk_forward", spy)
+    gpt_module.generate_text(model, tok, "ab", 3, temperature=0)
+    gpt_module.generate_text(model, tok, "ab", 3, temperature=0, use_cache=False)
+    assert lengths == [2, 1, 1, 2, 3, 4]
