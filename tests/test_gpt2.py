@@ -187,6 +187,35 @@ def test_both_key_styles_and_old_mask_buffers_load(tmp_path):
     assert all(np.array_equal(back.params[n], ours.params[n]) for n in ours.params)
 
 
+def test_save_pretrained_writes_the_model_and_its_tokenizer_and_returns_the_folder(tmp_path):
+    """A folder that does not exist yet is made; it holds the two model files and, when a
+    tokenizer is given, the tokenizer's files, which load back as the same tokenizer."""
+    tok = CharTokenizer.train("hello world")
+    ours = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2,
+                         n_embd=8), seed=1)  # fmt: skip
+    folder = ours.save_pretrained(tmp_path / "new" / "hf", tokenizer=tok)
+    assert folder == tmp_path / "new" / "hf"
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(folder))
+    assert load_pretrained_tokenizer(folder).to_dict() == tok.to_dict()
+    alone = ours.save_pretrained(tmp_path / "alone")
+    assert sorted(os.listdir(alone)) == ["config.json", "model.safetensors"]  # no tokenizer
+
+
+def test_from_pretrained_loads_float32_by_default_or_the_dtype_asked(tmp_path):
+    """GPT-2's files hold float32; from_pretrained keeps float32 unless asked for float64, which
+    holds every float32 value exactly (so the two agree bit for bit after a cast back)."""
+    ours = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16), seed=5)
+    ours.save_pretrained(tmp_path)
+    default = GPT.from_pretrained(tmp_path)
+    assert default.dtype == np.float32 and default.config == ours.config
+    assert {p.dtype for p in default.params.values()} == {np.dtype(np.float32)}
+    wide = GPT.from_pretrained(tmp_path, dtype=np.float64)
+    assert {p.dtype for p in wide.params.values()} == {np.dtype(np.float64)}
+    for name, p in ours.params.items():
+        np.testing.assert_array_equal(default.params[name], p)
+        np.testing.assert_array_equal(wide.params[name].astype(np.float32), p)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -10,6 +10,7 @@ tiny GPT with AdamW, where the contract between the loop and a real model matter
 
 import signal
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -374,6 +375,81 @@ def test_fit_keeps_the_best_weights_only_when_asked():
     np.testing.assert_array_equal(model.params["w"], [[1.5, -2.0]])
 
 
+def test_fit_clips_each_step_at_grad_clip():
+    """grad_clip 1: the gradient w (norm 5 at w = [3, -4]) is scaled to norm 5 / (5 + 1e-6) ~ 1
+    before SGD's step of lr 0.5, so w shrinks by 1 - 0.5 / (5 + 1e-6) ~ 0.9, not by half."""
+    result, _, model, _ = run_fit(max_iters=2, eval_interval=10, grad_clip=1.0)
+    shrink = 1 - 0.5 / (5.0 + 1e-6)
+    assert result.losses[0] == 12.5
+    np.testing.assert_allclose(result.losses[1], 12.5 * shrink**2, rtol=1e-12, atol=0)
+
+
+def test_a_non_finite_training_loss_in_fit_names_its_step():
+    """w = [1e150, 0] and a learning rate of 1e10: step 0 (loss 5e299, gradient norm 1e150)
+    throws w to about -1e160, whose square overflows, so step 1's loss is inf and the run stops
+    there, naming step 1."""
+    model = Quadratic(w=(1e150, 0.0))
+    with pytest.raises(TrainingError, match="^step 1: loss inf is not finite$"):
+        run_fit(model=model, max_iters=5, eval_interval=10, schedule=constant(1e10))
+
+
+@pytest.mark.parametrize(
+    "blow_up, message",
+    [
+        (lambda: np.exp(np.float64(1000.0)), "^step 2: validation loss inf is not finite$"),
+        (lambda: np.float64(np.inf) - np.float64(np.inf), "^step 2: validation loss nan is"),
+    ],
+)
+def test_a_non_finite_validation_loss_stops_the_run_naming_its_step(blow_up, message):
+    """An evaluation that overflows (exp(1000)) or is invalid (inf - inf) at step 2 stops the
+    run with a TrainingError, and NumPy's overflow or invalid-value warning does not escape:
+    the loop reports the blow-up itself. The best so far stays that of step 1."""
+    best = BestWeights()
+
+    def evaluate(step):
+        return {"val_loss": float(blow_up()) if step == 2 else 3.0 - step}
+
+    model = Quadratic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the run differently
+        with pytest.raises(TrainingError, match=message):
+            fit(model, SGD(model), lambda: BATCH, evaluate, constant(0.5), max_iters=5,
+                eval_interval=1, grad_clip=None, best=best)  # fmt: skip
+    assert (best.val_loss, best.step) == (2.0, 1)
+
+
+def test_a_resumed_fit_counts_patience_from_its_own_first_evaluation():
+    """Resumed at step 4 with a best of 0.5: neither 1.0 (step 4) nor 0.9 (step 5) is better,
+    so patience 2 stops the run at step 5, after two bad evaluations of this run, not at 4."""
+    result, evals, _, _ = run_fit(
+        val_losses=[1.0, 0.9, 0.8], max_iters=10, eval_interval=1, step=4,
+        best=BestWeights(0.5, 2), patience=2,
+    )  # fmt: skip
+    assert (result.ended, result.step) == ("early stop", 5)
+    assert [s for s, _ in evals] == [4, 5] and sorted(result.losses) == [4]
+
+
+def test_on_step_hears_the_count_of_steps_done_as_each_step_ends():
+    done = []
+
+    def on_step(step, loss, lr, seconds):
+        done.append(step)
+        assert done == list(range(1, len(done) + 1)), done  # 1, 2, 3, ... as it happens
+
+    result, _, _, _ = run_fit(max_iters=4, eval_interval=10, on_step=on_step)
+    assert done == [1, 2, 3, 4] and result.step == 4
+
+
+def test_a_stopped_fit_returns_the_best_weights_so_far():
+    best = BestWeights(9.0, None)
+    result, _, _, _ = run_fit(
+        val_losses=[2.0], max_iters=10, eval_interval=5, best=best, should_stop=lambda s: s == 2
+    )
+    assert (result.ended, result.step) == ("stopped", 2)
+    assert result.best is best and (best.val_loss, best.step) == (2.0, 0)
+    np.testing.assert_array_equal(best.state["w"], [[3.0, -4.0]])  # the weights of step 0
+
+
 # --- StopFlag and SilentProgress -----------------------------------------------------------------
 
 
@@ -393,8 +469,34 @@ def test_stop_flag_turns_the_first_ctrl_c_into_a_flag_and_the_second_into_an_int
 
 def test_stop_flag_without_a_log_is_silent():
     with StopFlag() as flag:
+        # checked first: a flag that is already set or installed nothing would turn this
+        # SIGINT into a KeyboardInterrupt that ends the whole test session
+        assert flag.is_set() is False and signal.getsignal(signal.SIGINT) == flag._handle
         signal.raise_signal(signal.SIGINT)
     assert flag.stop is True and flag.log is None
+
+
+def test_a_new_stop_flag_is_unset_and_names_no_signal():
+    flag = StopFlag()
+    assert flag.is_set() is False and flag.signum is None and flag.log is None
+
+
+@pytest.mark.parametrize(
+    "sig, name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")], ids=["term", "int"]
+)
+def test_sigterm_stops_like_ctrl_c_and_the_flag_remembers_the_signal(sig, name):
+    """SIGTERM (what a scheduler or `kill` sends) sets the flag as Ctrl-C does; signum says
+    which signal it was (the command exits with 128 + signum), and the log names it."""
+    heard = []
+    before = {s: signal.getsignal(s) for s in StopFlag.SIGNALS}
+    with StopFlag(log=heard.append) as flag:
+        # checked before raising: without the handler, SIGTERM would end the test process
+        assert all(signal.getsignal(s) == flag._handle for s in StopFlag.SIGNALS)
+        assert flag.is_set() is False and flag.signum is None
+        signal.raise_signal(sig)
+        assert flag.is_set() is True and flag.signum == sig
+    assert heard == [f"\n{name}: saving a checkpoint after this step (again to quit at once)"]
+    assert {s: signal.getsignal(s) for s in StopFlag.SIGNALS} == before
 
 
 def test_stop_flag_off_the_main_thread_installs_nothing():

@@ -675,3 +675,32 @@ def test_backward_errors_name_the_upstream_gradient():
         TypeError, match="^expected one floating dtype .*dx=float64, params=float32"
     ):
         model.trunk_backward(np.zeros(x.shape), cache)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(n_layer=0), ValueError, "n_layer: expected a positive integer, got 0"),
+        (dict(n_head=-2), ValueError, "n_head: expected a positive integer, got -2"),
+        (dict(vocab_size=True), ValueError, "vocab_size: expected a positive integer, got True"),
+        (dict(block_size=8.0), ValueError, "block_size: expected a positive integer, got 8.0"),
+        (dict(n_embd=10, n_head=4), ValueError, "n_embd: expected a multiple of n_head=4, got 10"),
+        (dict(dropout=True), TypeError, "dropout: expected a number, got True"),
+        (dict(dropout="0.1"), TypeError, "dropout: expected a number, got '0.1'"),
+        (dict(dropout=1.0), ValueError, r"dropout: expected a probability in \[0, 1\), got 1.0"),
+        (dict(dropout=1.5), ValueError, r"dropout: expected a probability in \[0, 1\), got 1.5"),
+        (dict(dropout=-0.1), ValueError, r"dropout: expected a probability in \[0, 1\), got -0.1"),
+        (dict(bias="no"), TypeError, "bias: expected True or False, got 'no'"),
+    ],
+)
+def test_config_refuses_what_no_model_can_be_built_from(kwargs, error, message):
+    """Sizes are positive ints (not bools, not floats), heads divide the width, dropout is a
+    probability below 1 (1 would drop everything), bias a bool; the error names the field."""
+    with pytest.raises(error, match=f"^{message}$"):
+        GPTConfig(**kwargs)
+
+
+def test_config_accepts_numpy_integers_a_zero_dropout_and_numpy_bools():
+    cfg = GPTConfig(vocab_size=np.int64(11), n_layer=np.int32(1), dropout=0, bias=np.bool_(False))
+    assert (cfg.vocab_size, cfg.n_layer, cfg.dropout, cfg.bias) == (11, 1, 0, False)
+    assert GPTConfig(dropout=0.99).dropout == 0.99  # just below 1

@@ -466,6 +466,29 @@ def test_step_errors_name_the_parameter_and_change_nothing():
     assert opt.t == 0
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_gradient_is_refused_naming_the_step_and_the_parameter(bad):
+    """Two good steps, then a gradient holding nan or inf: the third step names itself (step 3,
+    the one that would have been taken) and the parameter, and neither the weights, the
+    moments nor t move (one nan would spread into every moment)."""
+    model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)})
+    opt = AdamW(model, lr=1e-3, weight_decay=0.1)
+    model.grads = {"W": np.full((2, 3), 0.5), "b": np.full(3, -0.5)}
+    opt.step()
+    opt.step()
+    state, weights = opt.state_dict(), model.params["W"].copy()  # copies
+    model.grads["b"] = np.array([0.5, bad, 0.5])
+    with pytest.raises(
+        FloatingPointError,
+        match=r"^AdamW step 3: model\.grads\['b'\] holds nan or inf; nothing was updated$",
+    ):
+        opt.step()
+    assert opt.t == 2
+    np.testing.assert_array_equal(model.params["W"], weights)  # W comes first: not decayed
+    for key, value in opt.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+
+
 def test_load_state_dict_message_lists_exactly_the_problems_found():
     model = FakeModel({"W": np.ones((2, 3)), "b": np.ones(3)})
     opt = AdamW(model, lr=1e-3)

@@ -538,3 +538,116 @@ def test_generate_text_passes_use_cache_on(monkeypatch):
     gpt_module.generate_text(model, tok, "ab", 3, temperature=0)
     gpt_module.generate_text(model, tok, "ab", 3, temperature=0, use_cache=False)
     assert lengths == [2, 1, 1, 2, 3, 4]
+
+
+# --- suppressed ids and max_new_tokens ------------------------------------------------------------
+
+
+def test_suppressed_ids_are_never_sampled_and_greedy_takes_the_best_of_the_rest():
+    """Greedy with the model's favourite first tokens suppressed picks, per row, the most likely
+    id that is left; sampling 40 tokens at temperature 1 with ids 0..5 suppressed never draws
+    one of them (drawn without suppress, the same seed does). generate and generate_iter
+    agree."""
+    model = make_model(np.float64)
+    prompt = np.array([[1, 2], [3, 4]])
+    logits = model(prompt)[0][:, -1]  # (B, V) the first step's logits
+    favourites = np.unique(logits.argmax(axis=-1))
+    blocked = np.zeros(13, dtype=bool)
+    blocked[favourites] = True
+    want = np.where(blocked, -np.inf, logits).argmax(axis=-1)  # the best id left, per row
+    first = model.generate(prompt, 1, temperature=0, suppress=favourites)[:, -1]
+    np.testing.assert_array_equal(first, want)
+    assert not np.isin(first, favourites).any()
+
+    low = list(range(6))
+    drawn = model.generate(prompt, 40, temperature=1.0, rng=np.random.default_rng(0), suppress=low)
+    assert not np.isin(drawn[:, 2:], low).any()
+    free = model.generate(prompt, 40, temperature=1.0, rng=np.random.default_rng(0))
+    assert np.isin(free[:, 2:], low).any()  # the model does like them
+    steps = model.generate_iter(prompt, 40, 1.0, rng=np.random.default_rng(0), suppress=low)
+    np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), drawn)
+
+
+def test_an_empty_suppress_list_suppresses_nothing():
+    """What generate_text passes for a tokenizer without special tokens: the same tokens as no
+    suppress at all."""
+    model = make_model(np.float64)
+    prompt = np.array([[1, 2]])
+    plain = model.generate(prompt, 12, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(
+        model.generate(prompt, 12, rng=np.random.default_rng(2), suppress=[]), plain
+    )
+
+
+@pytest.mark.parametrize(
+    "suppress, message",
+    [
+        ([3, 13], r"^suppress: ids must lie in \[0, 13\), got 13$"),
+        ([-1], r"^suppress: ids must lie in \[0, 13\), got -1$"),
+        ([[1, 2]], r"^suppress: expected a 1-d array, got shape \(1, 2\)$"),
+        (list(range(13)), r"^suppress: expected some ids left to sample, got every id$"),
+    ],
+)
+def test_bad_suppress_lists_are_refused_by_name(suppress, message):
+    model = make_model()
+    with pytest.raises(ValueError, match=message):
+        model.generate(np.array([[1, 2]]), 3, temperature=0, suppress=suppress)
+
+
+@pytest.mark.parametrize(
+    "count, error, message",
+    [
+        (True, TypeError, r"^max_new_tokens: expected an int, got True$"),
+        (2.0, TypeError, r"^max_new_tokens: expected an int, got 2\.0$"),
+        ("3", TypeError, r"^max_new_tokens: expected an int, got '3'$"),
+        (-1, ValueError, r"^max_new_tokens: expected a count >= 0, got -1$"),
+    ],
+)
+def test_max_new_tokens_must_be_a_count(count, error, message):
+    """An int >= 0 (a NumPy integer too); True is not 1 and 2.0 is not 2."""
+    model = make_model()
+    with pytest.raises(error, match=message):
+        model.generate(np.array([[1, 2]]), count, temperature=0)
+    assert model.generate(np.array([[1, 2]]), np.int64(2), temperature=0).shape == (1, 4)
+
+
+class LettersWithSpecials(Letters):
+    """Letters whose tokenizer declares some ids special (as [PAD] and [MASK] are)."""
+
+    def __init__(self, special_ids):
+        self.special_ids = special_ids
+
+
+def test_generate_text_never_samples_special_tokens_unless_asked():
+    """Declare special the very ids greedy decoding picks: by default generate_text then
+    continues as generate with those ids suppressed; allow_special=True gives them back."""
+    model = make_model(np.float64)
+    idx = np.array([Letters().encode("ab")])
+    greedy = model.generate(idx, 10, temperature=0)
+    special = sorted(set(greedy[0, 2:].tolist()))
+    assert 0 < len(special) < 13
+    tok = LettersWithSpecials(special_ids=tuple(special))
+    text = gpt_module.generate_text(model, tok, "ab", 10, temperature=0)
+    avoided = model.generate(idx, 10, temperature=0, suppress=special)
+    assert text == tok.decode(avoided[0])
+    assert not set(text[2:]) & {tok.chars[i] for i in special}
+    asked = gpt_module.generate_text(model, tok, "ab", 10, temperature=0, allow_special=True)
+    assert asked == tok.decode(greedy[0])
+    # no special tokens declared (an empty list): plain greedy
+    assert gpt_module.generate_text(model, LettersWithSpecials([]), "ab", 10, temperature=0) == (
+        tok.decode(greedy[0])
+    )
+
+
+class SkipsUnknown(Letters):
+    """A tokenizer that drops characters it does not know, as some byte-less tokenizers do."""
+
+    def encode(self, text):
+        return [self.chars.index(c) for c in text if c in self.chars]
+
+
+def test_generate_text_names_a_prompt_that_encodes_to_no_tokens():
+    with pytest.raises(
+        ValueError, match="^idx: expected at least one prompt token, got an empty prompt$"
+    ):
+        gpt_module.generate_text(make_model(), SkipsUnknown(), "XYZ", 3, temperature=0)
