@@ -22,6 +22,8 @@ from tinytransformer.exercises.grading import grade_notebook
 from tinytransformer.exercises.notebooks import (
     BEGIN,
     exercises_in,
+    notebook_text,
+    read_notebook,
     stale_students,
     strip_solutions,
     student_path,
@@ -150,6 +152,34 @@ def test_exercises_build_check_reports_a_stale_copy(tmp_path, capsys):
     built = (tmp_path / "student" / "9.9-demo.ipynb").read_text()
     assert "raise NotImplementedError" in built and "return x" not in built
     assert "current" in capsys.readouterr().out
+
+
+def test_notebooks_are_read_and_written_as_nbformat_reads_and_writes_them(tmp_path):
+    """The package reads and writes notebooks with json alone: a notebook nbformat wrote (sources
+    stored as lists of lines, non-ASCII text, an empty cell) reads as nbformat reads it, and is
+    written back as the same text; a file that is not a notebook is a ValueError naming it."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 注意力\n\nsoftmax(q k^T / √d) v"),
+        nbformat.v4.new_code_cell("x = 1\nprint(x)\n"),
+        nbformat.v4.new_code_cell(""),
+    ]
+    for i, cell in enumerate(nb.cells):
+        cell.id = str(i)  # (nbformat makes random ids)
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    ours = read_notebook(path)
+    assert ours == nbformat.read(path, as_version=4)
+    assert ours["cells"][1]["source"] == "x = 1\nprint(x)\n"
+    assert notebook_text(ours) == nbformat.writes(nb) + "\n" == path.read_text(encoding="utf-8")
+    for text, message in [("{not json", "expected a notebook \\(JSON\\)"),
+                          ('{"cells": []}', "expected a version-4 Jupyter notebook"),
+                          ('{"nbformat": 4, "cells": [1]}', "expected a version-4")]:  # fmt: skip
+        (tmp_path / "bad.ipynb").write_text(text)
+        with pytest.raises(ValueError, match=f"bad.ipynb: {message}"):
+            read_notebook(tmp_path / "bad.ipynb")
+    grade = grade_notebook(tmp_path / "bad.ipynb")
+    assert grade.problem.startswith("cannot read the notebook: ") and not grade.statuses
 
 
 # --- what check() reports -------------------------------------------------------------------------

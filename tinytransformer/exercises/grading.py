@@ -20,10 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from tinytransformer.exercises.checking import GRADE_LOG
-from tinytransformer.exercises.notebooks import exercises_in
+from tinytransformer.exercises.notebooks import exercises_in, read_notebook
 
 
 @dataclass
@@ -50,7 +48,7 @@ def grade_notebook(path, timeout=600, fast=True):
     """
     path = Path(path)
     try:
-        expected = exercises_in(nbformat.read(path, as_version=4))
+        expected = exercises_in(read_notebook(path))
     except (OSError, ValueError) as e:  # not a file, not JSON, not a notebook
         return NotebookGrade(path, problem=f"cannot read the notebook: {e}")
     grade = NotebookGrade(path, statuses=dict.fromkeys(expected, "not run"))
@@ -86,8 +84,8 @@ def grade_notebook(path, timeout=600, fast=True):
 
 def _errors(executed):
     """'2 cells raised errors (first: NameError: ...)' for an executed notebook, or ''."""
-    nb = nbformat.read(executed, as_version=4)
-    errors = [o for c in nb.cells if c.cell_type == "code"
+    nb = read_notebook(executed)
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]  # fmt: skip
     if not errors:
         return ""

@@ -11,13 +11,16 @@ In a teacher's notebook (notebooks/4.1-attention.ipynb) an exercise cell reads
 and the student's copy (notebooks/student/4.1-attention.ipynb) keeps the signature and the
 docstring and has `raise NotImplementedError` between them, at the same indentation. Outputs
 are dropped; nothing else changes, so the student steps through the same lesson.
+
+A notebook is JSON, read and written here with the json module, as Jupyter writes it (sorted
+keys, an indent of 1, each source a list of lines). Not nbformat: importing it (through
+jsonschema) took 2.5 s, which every command of the CLI paid at start-up.
 """
 
 import copy
+import json
 import re
 from pathlib import Path
-
-import nbformat
 
 from tinytransformer.files import write_atomic
 
@@ -53,31 +56,59 @@ def strip_solutions(source, where="cell"):
     return "\n".join(out)
 
 
+def read_notebook(path):
+    """A .ipynb file -> its JSON (dicts and lists), each cell's source as one string.
+
+    Raises OSError if the file cannot be read, ValueError if it is not a version-4 notebook.
+    """
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: expected a notebook (JSON), got {e}") from None
+    if not (isinstance(nb, dict) and nb.get("nbformat") == 4 and isinstance(nb.get("cells"), list)
+            and all(isinstance(c, dict) and "cell_type" in c for c in nb["cells"])):  # fmt: skip
+        raise ValueError(f"{path}: expected a version-4 Jupyter notebook with a list of cells")
+    for cell in nb["cells"]:
+        source = cell.get("source", "")
+        cell["source"] = "".join(source) if isinstance(source, list) else source  # files: lines
+    return nb
+
+
+def notebook_text(nb):
+    """A notebook (as read_notebook returns it) -> the text Jupyter would write for it."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        cell["source"] = cell["source"].splitlines(keepends=True)
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
 def student_notebook(teacher, name):
-    """The student's copy of a teacher notebook (an nbformat NotebookNode) -> a new notebook."""
+    """The student's copy of a teacher notebook (as read_notebook returns it) -> a new one."""
     nb = copy.deepcopy(teacher)
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            cell.source = strip_solutions(cell.source, where=f"{name}, cell {i}")
-            cell.outputs = []
-            cell.execution_count = None
-    note = nbformat.v4.new_markdown_cell(
-        f"*Student copy of `notebooks/{name}`, made by `python -m tinytransformer exercises "
-        "build`: each exercise's solution is replaced by `raise NotImplementedError`. Write "
-        "yours in its place and run the `check(...)` cell below it.*"
-    )
-    nb.cells.insert(0, note)
-    for i, cell in enumerate(nb.cells):  # ids 0, 1, 2, ...: what nbstripout leaves a notebook
-        cell.id = str(i)
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            cell["source"] = strip_solutions(cell["source"], where=f"{name}, cell {i}")
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    note = {
+        "cell_type": "markdown",
+        "metadata": {},
+        "source": f"*Student copy of `notebooks/{name}`, made by `python -m tinytransformer "
+        "exercises build`: each exercise's solution is replaced by `raise NotImplementedError`. "
+        "Write yours in its place and run the `check(...)` cell below it.*",
+    }
+    nb["cells"].insert(0, note)
+    for i, cell in enumerate(nb["cells"]):  # ids 0, 1, 2, ...: what nbstripout leaves a notebook
+        cell["id"] = str(i)
     return nb
 
 
 def exercises_in(nb):
     """The exercise ids a notebook checks, in order: the `check("4.1.3", ...)` calls."""
     ids = []
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            ids += [i for i in CHECK_CALL.findall(cell.source) if i not in ids]
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            ids += [i for i in CHECK_CALL.findall(cell["source"]) if i not in ids]
     return ids
 
 
@@ -93,8 +124,8 @@ def student_path(teacher_path):
 
 def built_text(teacher_path):
     """The student notebook of one teacher notebook, as the text that is written to disk."""
-    teacher = nbformat.read(teacher_path, as_version=4)
-    return nbformat.writes(student_notebook(teacher, Path(teacher_path).name)) + "\n"
+    teacher = read_notebook(teacher_path)
+    return notebook_text(student_notebook(teacher, Path(teacher_path).name))
 
 
 def build_students(notebooks_dir):
