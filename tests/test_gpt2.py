@@ -197,8 +197,12 @@ def test_save_pretrained_writes_the_model_and_its_tokenizer_and_returns_the_fold
     assert folder == tmp_path / "new" / "hf"
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(folder))
     assert load_pretrained_tokenizer(folder).to_dict() == tok.to_dict()
+    # GPT-2's bos/eos is the tokenizer's <|endoftext|> (vocab_size - 5 in ours, not the last id)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["eos_token_id"] == config["bos_token_id"] == tok.eot_id == tok.vocab_size - 5
     alone = ours.save_pretrained(tmp_path / "alone")
     assert sorted(os.listdir(alone)) == ["config.json", "model.safetensors"]  # no tokenizer
+    assert "eos_token_id" not in json.loads((alone / "config.json").read_text())
 
 
 def test_from_pretrained_loads_float32_by_default_or_the_dtype_asked(tmp_path):

@@ -45,7 +45,7 @@ class GPT(Transformer):
     def save_pretrained(self, path, tokenizer=None):
         """Write this model (and, if given, its tokenizer) as a Hugging Face directory that
         GPT2LMHeadModel.from_pretrained and AutoTokenizer.from_pretrained load."""
-        folder = write_pretrained(self, path)
+        folder = write_pretrained(self, path, getattr(tokenizer, "eot_id", None))
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
         return folder

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from tinytransformer.files import write_atomic
 from tinytransformer.models.config import GPTConfig
+from tinytransformer.ops.layernorm import EPS
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 SKIPPED = (".attn.bias", ".attn.masked_bias")  # old causal-mask buffers, not parameters
@@ -38,6 +39,7 @@ REQUIRED = {
     "reorder_and_upcast_attn": False,
     "tie_word_embeddings": True,  # the head is the token embedding
     "add_cross_attention": False,
+    "layer_norm_epsilon": EPS,  # ours, 1e-5
 }
 
 
@@ -75,10 +77,6 @@ def config_from_hf(d, where):
         raise PretrainedError(
             f"{where}: n_inner: expected null or 4 * n_embd = {4 * n_embd}, got {d['n_inner']!r}"
         )
-    if d.get("layer_norm_epsilon", 1e-5) != 1e-5:
-        raise PretrainedError(
-            f"{where}: layer_norm_epsilon: expected 1e-05, got {d['layer_norm_epsilon']!r}"
-        )
     try:
         return GPTConfig(
             vocab_size=d.get("vocab_size", 50257),
@@ -93,8 +91,11 @@ def config_from_hf(d, where):
         raise PretrainedError(f"{where}: {e}") from None
 
 
-def config_to_hf(config):
-    """GPTConfig -> the fields of a Hugging Face GPT2Config that describe the same model."""
+def config_to_hf(config, eot_id=None):
+    """GPTConfig -> the fields of a Hugging Face GPT2Config that describe the same model.
+
+    eot_id: the tokenizer's <|endoftext|> id, written as GPT-2's bos/eos token (50256 in GPT-2's
+    vocabulary, vocab_size - 5 in ours); None leaves the two fields out."""
     if not config.bias:
         raise PretrainedError("config.bias: GPT-2's layers all have biases; got a bias-free model")
     return {
@@ -106,13 +107,11 @@ def config_to_hf(config):
         "n_layer": config.n_layer,
         "n_head": config.n_head,
         "n_inner": None,
-        "layer_norm_epsilon": 1e-5,
         "resid_pdrop": config.dropout,
         "embd_pdrop": config.dropout,
         "attn_pdrop": config.dropout,
         "initializer_range": 0.02,
-        "bos_token_id": config.vocab_size - 1,
-        "eos_token_id": config.vocab_size - 1,
+        **({} if eot_id is None else {"bos_token_id": eot_id, "eos_token_id": eot_id}),
         **REQUIRED,
     }
 
@@ -170,19 +169,18 @@ def read_pretrained(path):
     return config, state
 
 
-def write_pretrained(model, path):
-    """Write the model as config.json + model.safetensors (the GPT2LMHeadModel layout)."""
+def write_pretrained(model, path, eot_id=None):
+    """Write the model as config.json + model.safetensors (the GPT2LMHeadModel layout).
+
+    eot_id: see config_to_hf. The weights are written first, so that a failure leaves no new
+    config.json describing old weights."""
     folder = Path(path)
+    hf = config_to_hf(model.config, eot_id)  # refuses a model GPT-2 cannot hold, before writing
     folder.mkdir(parents=True, exist_ok=True)
-    hf = config_to_hf(model.config)
-    write_atomic(folder / CONFIG, (json.dumps(hf, indent=2) + "\n").encode())
     # safetensors writes an array's raw memory; a non-contiguous one (a transposed view) would
-    # load permuted, so every array goes out as a contiguous copy
+    # load permuted, so every array goes out contiguous (a copy only where it is not already)
     tensors = {name: np.ascontiguousarray(p) for name, p in model.params.items()}
-    tmp = folder / f".{WEIGHTS}.{os.getpid()}.tmp"
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt"})  # "pt": what transformers expects
-        os.replace(tmp, folder / WEIGHTS)
-    finally:
-        tmp.unlink(missing_ok=True)
+    weights = save(tensors, metadata={"format": "pt"})  # "pt": what transformers expects
+    write_atomic(folder / WEIGHTS, weights)
+    write_atomic(folder / CONFIG, (json.dumps(hf, indent=2) + "\n").encode())
     return folder
