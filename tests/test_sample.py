@@ -651,3 +651,19 @@ def test_generate_text_names_a_prompt_that_encodes_to_no_tokens():
         ValueError, match="^idx: expected at least one prompt token, got an empty prompt$"
     ):
         gpt_module.generate_text(make_model(), SkipsUnknown(), "XYZ", 3, temperature=0)
+
+
+def test_generate_iter_checks_its_arguments_when_called_not_at_the_first_token():
+    """A generator's body runs only at next(): the checks must not wait for it."""
+    model = make_model()
+    with pytest.raises(ValueError, match="^max_new_tokens: expected a count >= 0, got -1$"):
+        model.generate_iter(np.array([[1, 2]]), -1)
+    with pytest.raises(ValueError, match=r"^suppress: ids must lie in \[0, 13\), got 20$"):
+        model.generate_iter(np.array([[1, 2]]), 3, suppress=[20])
+
+
+def test_float_suppress_ids_are_refused_not_truncated():
+    """[0.9, 1.5] must not quietly block ids 0 and 1."""
+    model = make_model()
+    with pytest.raises(TypeError, match="^suppress: expected integer token ids, got dtype float64"):
+        model.generate(np.array([[1, 2]]), 3, temperature=0, suppress=[0.9, 1.5])

@@ -64,7 +64,9 @@ class GPT(Transformer):
 
     def generate_iter(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                       rng=None, use_cache=True, suppress=None):  # fmt: skip
-        """Like generate, but yields each new token (B, 1) as soon as it is sampled."""
+        """Like generate, but yields each new token (B, 1) as soon as it is sampled.
+
+        The arguments are checked here, when it is called, not at the first token."""
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int | np.integer):
             raise TypeError(f"max_new_tokens: expected an int, got {max_new_tokens!r}")
@@ -72,8 +74,9 @@ class GPT(Transformer):
             raise ValueError(f"max_new_tokens: expected a count >= 0, got {max_new_tokens}")
         blocked = np.zeros(self.config.vocab_size, dtype=bool)  # (V,) ids never sampled
         if suppress is not None:
-            blocked[check_ids("suppress", np.asarray(suppress, dtype=np.int64),
-                              high=self.config.vocab_size, ndim=1)] = True  # fmt: skip
+            ids = np.asarray(suppress)  # not cast: check_ids refuses float ids
+            ids = ids.astype(np.int64) if ids.size == 0 else ids  # [] has no integer dtype
+            blocked[check_ids("suppress", ids, high=self.config.vocab_size, ndim=1)] = True
             if blocked.all():
                 raise ValueError("suppress: expected some ids left to sample, got every id")
         if idx.shape[1] == 0:
@@ -88,6 +91,13 @@ class GPT(Transformer):
                 stacklevel=2,
             )
             idx = idx[:, -bs:]
+        return self._sample_steps(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
+                                  blocked if blocked.any() else None)  # fmt: skip
+
+    def _sample_steps(self, idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
+                      blocked):  # fmt: skip
+        """The generator behind generate_iter, on checked arguments; blocked: (V,) bool or None."""
+        bs = self.config.block_size
         with evaluating(self):
             context = idx  # (B, t): what the model sees, at most block_size tokens
             kv = None
@@ -105,7 +115,8 @@ class GPT(Transformer):
                 if use_cache:
                     kv = [block_keys_values(c) for c in cache["blocks"]]  # one (k, v) per block
                 logits = x[:, -1] @ self.params[WTE].T  # (B, V) the last position's logits
-                logits = np.where(blocked, -np.inf, logits)  # suppressed ids: probability 0
+                if blocked is not None:
+                    logits[:, blocked] = -np.inf  # suppressed ids: probability 0
                 nxt = sample_next(logits, temperature, top_k, top_p, rng)[:, None]  # (B, 1)
                 context = np.concatenate([context, nxt], axis=1)
                 yield nxt
@@ -121,7 +132,7 @@ def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.encode("\n")[0]]
     idx = np.array([ids], dtype=np.int64)  # (1, T)
     special = getattr(tokenizer, "special_ids", None)
-    suppress = None if allow_special or special is None else list(special)
+    suppress = None if allow_special or special is None else special
     out = model.generate(idx, max_new_tokens, temperature, top_k, top_p,
                          np.random.default_rng(seed), use_cache, suppress)  # fmt: skip
     return tokenizer.decode(out[0].tolist())
