@@ -125,6 +125,36 @@ def test_resume_honours_weight_decay_and_betas(tmp_path):
     assert not np.array_equal(a.model.params[name], b.model.params[name])  # and they acted
 
 
+def test_a_run_started_from_init_from_can_be_resumed(tmp_path, trained):
+    """The saved flags of such a run hold --init-from; resuming it is not both at once."""
+    train(tmp_path / "b", "--init-from", str(trained / "ckpt.npz"), steps=5)
+    train_main(["--out", str(tmp_path / "b"), "--resume", "--max-iters", "8", "--quiet"])
+    assert load_checkpoint(tmp_path / "b" / "ckpt.npz").step == 8
+
+
+def test_a_resume_is_checked_against_its_saved_settings_not_the_defaults(tmp_path):
+    """Saved --learning-rate 1e-2: a new --min-lr 5e-3 is below it (the default, 1e-3, is not),
+    and --tokenizer char repeats what the run has (refused only if it differed)."""
+    train(tmp_path / "a", "--learning-rate", "1e-2", "--min-lr", "1e-3", steps=5)
+    train_main(["--out", str(tmp_path / "a"), "--resume", "--max-iters", "8", "--quiet",
+                "--min-lr", "5e-3", "--tokenizer", "char"])  # fmt: skip
+    ckpt = load_checkpoint(tmp_path / "a" / "ckpt.npz")
+    assert ckpt.step == 8 and ckpt.meta["extra"]["args"]["min_lr"] == 5e-3
+    fails(train_main, ["--out", str(tmp_path / "a"), "--resume", "--max-iters", "9",
+                       "--min-lr", "2e-2"], "--min-lr", "at most")  # fmt: skip
+
+
+def test_a_moved_run_is_resumed_where_it_now_is(tmp_path, monkeypatch):
+    """Started with --out first, moved to ./out (the default): `train --resume` with no --out
+    resumes ./out and writes there, not into the saved --out it was started with."""
+    monkeypatch.chdir(tmp_path)
+    train("first", steps=5)
+    Path("first").rename("out")
+    train_main(["--resume", "--max-iters", "8", "--quiet"])
+    assert load_checkpoint(Path("out") / "ckpt.npz").step == 8
+    assert not Path("first").exists()
+
+
 # --- 5. one writer per run directory -------------------------------------------------------------
 
 

@@ -111,25 +111,29 @@ RUN_FILES = ("ckpt.npz", "best.npz", "metrics.jsonl", "loss.png")  # what a run 
 NEW_FLAGS = {"patience": None, "overwrite": False}  # flags younger than some saved runs
 
 
-def check_settings(args, given):
-    """Every setting of a pretraining run, before anything is read or written (settings.py);
-    `given` is the set of flags the user typed."""
-    check_training_settings(args)
-    if args.eval_iters < 1:
-        raise ValueError(f"--eval-iters: expected a whole number >= 1, got {args.eval_iters}")
+def check_flag_combinations(args, given):
+    """The flags as typed (`given`: the set of flags the user typed) that make no sense together,
+    before anything is read or written."""
     if args.resume and args.init_from:
         raise ValueError(
             "--resume, --init-from: expected one of them (continue this run, or start a new one "
             "from another's weights), got both"
         )
-    if args.init_from or args.resume:
+    if args.init_from:  # (a resumed run refuses a changed --tokenizer in _merge_resumed_args)
         ignored = sorted({"tokenizer", "vocab_size"} & set(given))
         if ignored:
-            source = "--init-from" if args.init_from else "--resume"
             raise ValueError(
-                f"{flag(ignored[0])}: a run started with {source} keeps its checkpoint's "
+                f"{flag(ignored[0])}: a run started with --init-from keeps its checkpoint's "
                 f"tokenizer, so {flag(ignored[0])} would be ignored; leave it out"
             )
+
+
+def check_settings(args):
+    """Every setting of a pretraining run (settings.py), before anything is written. A resumed
+    run is checked once its saved settings and the given changes are merged."""
+    check_training_settings(args)
+    if args.eval_iters < 1:
+        raise ValueError(f"--eval-iters: expected a whole number >= 1, got {args.eval_iters}")
 
 
 def _merge_resumed_args(saved, given, path):
@@ -167,7 +171,7 @@ def _check_config_against(config, given, path):
 def setup(args, given):
     """Build model, tokenizer, data and optimizer for a new, resumed or initialised run, after
     checking every setting; reads files but writes none."""
-    check_settings(args, vars(given))
+    check_flag_combinations(args, vars(given))
     out = Path(args.out)
     ckpt = None
     if args.resume:
@@ -175,7 +179,9 @@ def setup(args, given):
         ckpt = load_checkpoint(path)
         _check_config_against(ckpt.model.config, given, path)
         args = _merge_resumed_args(ckpt.meta.get("extra", {}).get("args", {}), given, path)
-        check_settings(args, {})  # the merged settings: saved ones with the given changes
+        args.out = str(out)  # the folder resumed from, wherever the run was first started
+    check_settings(args)  # for a resumed run, its saved settings with the given changes
+    if args.resume:
         if "data" not in ckpt.rng_states:
             raise CheckpointError(f"{path}: holds no data-order state, so it cannot be resumed")
     elif args.init_from:
