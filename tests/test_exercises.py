@@ -213,6 +213,19 @@ def test_a_failure_names_the_case_the_shapes_and_the_error():
     assert "Hint:" in result.message and "known mistake" not in result.message
 
 
+def test_an_answer_of_the_wrong_kind_fails_and_a_wrong_table_names_its_key():
+    """Ids instead of a text is a plain FAIL (an array does not compare with == to a text), and
+    a table of 256 entries that is wrong at one byte says which."""
+    ids = check("5.4", lambda model, tokenizer, prompt, n: np.array([1, 2]))
+    assert ids.status == "failed" and "text: expected a str, got ndarray" in ids.message
+    table = dict(EXERCISES["5.3"].reference())
+    table[200] = "x"
+    wrong = check("5.3", lambda: table)
+    assert wrong.status == "failed" and "table: at key 200: expected 'È', got 'x'" in wrong.message
+    del table[5]
+    assert "table: key 5 missing (expected 'ą')" in check("5.3", lambda: table).message
+
+
 def test_an_answer_that_writes_into_its_input_fails():
     def in_place(x):
         x -= x.max(axis=-1, keepdims=True)

@@ -146,8 +146,10 @@ def _compare(ex, want, got):
     worst = 0.0
     for name, w, g in zip(ex.outputs, want, got):
         if not isinstance(w, np.ndarray):  # a text, a table, a header: equal or not
+            if not isinstance(g, type(w)):  # (an array would not even compare with == to a text)
+                return f"  {name}: expected a {type(w).__name__}, got {type(g).__name__}", None
             if g != w:
-                return f"  {name}: expected {_show(w)}, got {_show(g)}", None
+                return f"  {name}: {_difference(w, g)}", None
             continue
         g = np.asarray(g) if np.isscalar(g) or isinstance(g, np.generic) else g
         if not isinstance(g, np.ndarray):
@@ -177,9 +179,23 @@ def _compare(ex, want, got):
 
 
 def _show(value, limit=200):
-    """A value for a message, cut short; for two dicts, the first key where they differ."""
+    """A value for a message, cut short."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _difference(want, got):
+    """'expected ..., got ...' for two unequal values; for two dicts, at the first key where
+    they differ (a table of 256 entries is too long to compare by eye)."""
+    if isinstance(want, dict):
+        for key in [*want, *(k for k in got if k not in want)]:
+            if key not in got:
+                return f"key {key!r} missing (expected {_show(want[key])})"
+            if key not in want:
+                return f"key {key!r} not expected (got {_show(got[key])})"
+            if got[key] != want[key]:
+                return f"at key {key!r}: expected {_show(want[key])}, got {_show(got[key])}"
+    return f"expected {_show(want)}, got {_show(got)}"
 
 
 def _known_mistake(ex, cases, fn, failing, got):

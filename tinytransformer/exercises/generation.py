@@ -11,7 +11,7 @@ import numpy as np
 
 from tinytransformer.exercises.spec import Case, Exercise, Mistake
 from tinytransformer.models.config import GPTConfig
-from tinytransformer.models.gpt import GPT
+from tinytransformer.models.gpt import GPT, generate_text
 from tinytransformer.models.sampling import top_p_filter
 from tinytransformer.ops.softmax import softmax_forward
 from tinytransformer.text.gpt2_tokenizer import bytes_to_unicode
@@ -209,9 +209,9 @@ TABLE = Exercise(
 
 
 def _generate_text(model, tokenizer, prompt, n):
-    ids = np.array([tokenizer.encode(prompt)], dtype=np.int64)  # (1, T)
-    out = model.generate(ids, n, temperature=0, use_cache=False)  # (1, T + n)
-    return tokenizer.decode(out[0].tolist())
+    # the library's generate_text, greedy; the exercise does not ask to keep special tokens out
+    # (the library does by default), so allow_special=True
+    return generate_text(model, tokenizer, prompt, n, temperature=0, allow_special=True)
 
 
 def _text_cases():
@@ -246,6 +246,14 @@ TEXT = Exercise(
                 len(prompt) :
             ],
             "Return the whole text, prompt and continuation, as the article's snippet means to.",
+        ),
+        Mistake(
+            "the tokenizer's special tokens kept out (the library's default)",
+            lambda model, tokenizer, prompt, n: generate_text(
+                model, tokenizer, prompt, n, temperature=0
+            ),  # fmt: skip
+            "Right for real use, but this exercise asks for plain greedy decoding: every id may "
+            "be picked, [MASK] too (the check's random models like those).",
         ),
         Mistake(
             "one forward pass decoded, nothing generated (the article's snippet)",
