@@ -18,7 +18,7 @@ from tinytransformer.commands.exercises import main as exercises_main
 from tinytransformer.commands.grade import main as grade_main
 from tinytransformer.exercises import EXERCISES, check
 from tinytransformer.exercises.checking import GRADE_LOG
-from tinytransformer.exercises.grading import grade_notebook
+from tinytransformer.exercises.grading import NotebookGrade, grade_notebook, grades_table
 from tinytransformer.exercises.notebooks import (
     BEGIN,
     exercises_in,
@@ -297,11 +297,28 @@ def test_grading_partly_right_and_crashing(submissions):
     assert dies.problem.startswith("the run stopped")
 
 
+def test_a_deleted_check_cell_counts_as_missing_not_as_fewer_exercises():
+    whole = NotebookGrade(Path("a.ipynb"), statuses={"4.2.1": "passed", "4.2.2": "passed"})
+    short = NotebookGrade(Path("b.ipynb"), statuses={"4.2.1": "passed"})
+    header, rows = grades_table([whole, short])
+    assert header == ["notebook", "4.2.1", "4.2.2", "passed", "problem"]
+    assert rows == [["a.ipynb", "passed", "passed", "2/2", ""],
+                    ["b.ipynb", "passed", "missing", "1/2", ""]]  # fmt: skip
+
+
 def test_a_notebook_that_never_finishes_times_out(tmp_path):
     slow = submission(tmp_path / "slow.ipynb", [SETUP, "import time\ntime.sleep(60)", CHECK_1])
     grade = grade_notebook(slow, timeout=5)
     assert grade.statuses == {"4.2.1": "not run"}
-    assert grade.problem and grade.seconds < 50
+    assert grade.problem == "timed out after 5 s" and grade.seconds < 50
+
+
+def test_the_timeout_is_for_the_whole_notebook_not_each_cell(tmp_path):
+    """Two cells of 3 s each, 5 s allowed: the notebook (6 s) is over its time."""
+    two = submission(tmp_path / "two.ipynb",
+                     [SETUP, "import time\ntime.sleep(3)", "time.sleep(3)", CHECK_1])  # fmt: skip
+    grade = grade_notebook(two, timeout=5)
+    assert grade.problem == "timed out after 5 s" and grade.statuses == {"4.2.1": "not run"}
 
 
 def test_the_grade_command_prints_a_table_and_writes_a_csv(submissions, tmp_path, capsys):
@@ -319,3 +336,5 @@ def test_the_grade_command_prints_a_table_and_writes_a_csv(submissions, tmp_path
         grade_main([str(submissions["right"]), "--csv", str(out)])
     with pytest.raises(SystemExit, match="NOTEBOOK nope.ipynb: no such file"):
         grade_main(["nope.ipynb", "--csv", str(tmp_path / "other.csv")])
+    with pytest.raises(SystemExit, match="^error: --csv .*: the folder .*nowhere does not exist$"):
+        grade_main([str(submissions["right"]), "--csv", str(tmp_path / "nowhere" / "g.csv")])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tinytransformer.commands.args import positive_int
 from tinytransformer.exercises.grading import grade_notebook, grades_table
-from tinytransformer.files import write_atomic
+from tinytransformer.files import describe_os_error, write_atomic
 
 
 def build_parser():
@@ -23,7 +23,7 @@ def build_parser():
     p.add_argument("--csv", default="grades.csv", help="where to write the table")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     p.add_argument("--timeout", type=positive_int, default=600,
-                   help="seconds allowed per notebook")  # fmt: skip
+                   help="seconds allowed for each notebook, all its cells together")  # fmt: skip
     p.add_argument("--full", action="store_true",
                    help="run the notebooks' full-size training (default: "
                    "TINYTRANSFORMER_FAST=1)")  # fmt: skip
@@ -35,6 +35,8 @@ def main(argv=None):
     out = Path(args.csv)
     if out.exists() and not args.overwrite:
         sys.exit(f"error: --csv {out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():  # checked now, not after every notebook has run
+        sys.exit(f"error: --csv {out}: the folder {out.parent} does not exist")
     missing = [n for n in args.notebooks if not Path(n).is_file()]
     if missing:
         sys.exit(f"error: NOTEBOOK {missing[0]}: no such file")
@@ -48,5 +50,8 @@ def main(argv=None):
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + str(row[-1]))
     text = io.StringIO()
     csv.writer(text).writerows([header, *rows])
-    write_atomic(out, text.getvalue().encode("utf-8"))
+    try:
+        write_atomic(out, text.getvalue().encode("utf-8"))
+    except OSError as e:  # the table is printed above, so no grading is lost
+        sys.exit("error: " + describe_os_error(e, f"--csv {out}"))
     print(f"wrote {out}")

@@ -13,6 +13,8 @@ before `check` ran) is "not run". No server, no database: files in, a table out.
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,21 +59,25 @@ def grade_notebook(path, timeout=600, fast=True):
         env = {**os.environ, GRADE_LOG: str(log)}
         if fast:
             env["TINYTRANSFORMER_FAST"] = "1"
+        # no per-cell limit: `timeout` is for the whole notebook, enforced on the process group
+        # (nbconvert and the kernel it starts), so a timed-out kernel does not live on
         command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   "--ExecutePreprocessor.allow_errors=True",
-                   f"--ExecutePreprocessor.timeout={int(timeout)}",
+                   "--ExecutePreprocessor.allow_errors=True", "--ExecutePreprocessor.timeout=-1",
                    "--output-dir", tmp, "--output", "executed.ipynb",
                    str(path.resolve())]  # fmt: skip
         start = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=path.resolve().parent, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)  # fmt: skip
         try:
-            run = subprocess.run(command, cwd=path.resolve().parent, env=env,
-                                 capture_output=True, text=True, timeout=timeout + 60)  # fmt: skip
-            if run.returncode != 0:
-                last = (run.stderr.strip().splitlines() or ["(no message)"])[-1]
-                grade.problem = f"the run stopped: {last}"
+            _, stderr = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                grade.problem = f"the run stopped: {_last_error(stderr)}"
             else:
                 grade.problem = _errors(Path(tmp) / "executed.ipynb")
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             grade.problem = f"timed out after {timeout} s"
         grade.seconds = time.perf_counter() - start
         if log.is_file():
@@ -80,6 +86,14 @@ def grade_notebook(path, timeout=600, fast=True):
                 grade.statuses[row["exercise"]] = row["status"]
                 grade.messages[row["exercise"]] = row["message"]
     return grade
+
+
+def _last_error(stderr):
+    """The line of nbconvert's stderr that names what stopped it (an exception's 'Name: text'
+    line, or the last line that is not a rule of dashes)."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip().strip("-")]
+    named = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b", ln)]
+    return (named or lines or ["(no message)"])[-1]
 
 
 def _errors(executed):
@@ -95,7 +109,9 @@ def _errors(executed):
 
 def grades_table(grades):
     """-> (header, rows): one row per notebook, a column per exercise (in the order first met),
-    then the number passed and the run's problem. Plain lists, for printing or a CSV."""
+    then the number passed and the run's problem. Plain lists, for printing or a CSV. An
+    exercise a notebook does not check at all (its check cell deleted) is "missing", and every
+    notebook is counted out of all the class's exercises."""
     ids = []
     for g in grades:
         ids += [i for i in g.statuses if i not in ids]
@@ -103,8 +119,8 @@ def grades_table(grades):
     rows = [
         [
             str(g.path),
-            *(g.statuses.get(i, "-") for i in ids),
-            f"{g.n_passed}/{len(g.statuses)}",
+            *(g.statuses.get(i, "missing") for i in ids),
+            f"{g.n_passed}/{len(ids)}",
             g.problem,
         ]  # fmt: skip
         for g in grades
