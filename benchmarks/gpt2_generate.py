@@ -39,15 +39,14 @@ def main():
     import transformers
 
     torch.set_num_threads(args.threads)
-    folder = tempfile.mkdtemp(prefix="gpt2-random-")
-    GPT(GPTConfig(**PRESETS["gpt2"]), seed=0).save_pretrained(folder)
-
-    t0 = time.perf_counter()
-    ours = GPT.from_pretrained(folder)
-    load_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    theirs = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
-    load_theirs = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="gpt2-random-") as folder:  # 500 MB, removed after
+        GPT(GPTConfig(**PRESETS["gpt2"]), seed=0).save_pretrained(folder)
+        t0 = time.perf_counter()
+        ours = GPT.from_pretrained(folder)
+        load_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+        load_theirs = time.perf_counter() - t0
 
     prompt = np.random.default_rng(0).integers(0, 50257, size=(1, args.prompt_tokens))
     seconds = {"ours, KV cache": [], "ours, no cache": [], "transformers": []}
@@ -70,7 +69,9 @@ def main():
             seconds["transformers"].append(time.perf_counter() - t0)
         outputs["transformers"] = out.numpy()
         peaks["transformers"] = rss_mb() - before
-    same = all(np.array_equal(outputs[n], outputs["transformers"]) for n in outputs)
+    differ = [n for n in outputs if not np.array_equal(outputs[n], outputs["transformers"])]
+    assert not differ, f"{differ}: other tokens than transformers' generate"
+    same = not differ
     print(f"GPT-2 small shape, {ours.num_parameters():,} parameters, random weights; batch 1, "
           f"{args.prompt_tokens}-token prompt, {args.new_tokens} new tokens, greedy; "
           f"torch {torch.__version__} ({args.threads} threads); same tokens: {same}")  # fmt: skip
