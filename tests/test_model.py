@@ -704,3 +704,4 @@ def test_config_accepts_numpy_integers_a_zero_dropout_and_numpy_bools():
     cfg = GPTConfig(vocab_size=np.int64(11), n_layer=np.int32(1), dropout=0, bias=np.bool_(False))
     assert (cfg.vocab_size, cfg.n_layer, cfg.dropout, cfg.bias) == (11, 1, 0, False)
     assert GPTConfig(dropout=0.99).dropout == 0.99  # just below 1
+    assert type(GPTConfig(dropout=np.float32(0.5)).dropout) is float  # a NumPy float is a number

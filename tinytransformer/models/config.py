@@ -32,8 +32,10 @@ class GPTConfig:
             raise ValueError(
                 f"n_embd: expected a multiple of n_head={self.n_head}, got {self.n_embd}"
             )
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
+        real = int | float | np.integer | np.floating
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, real):
             raise TypeError(f"dropout: expected a number, got {self.dropout!r}")
+        self.dropout = float(self.dropout)  # np.float32(0.1) too, as a plain float
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout}")
         if not isinstance(self.bias, bool | np.bool_):
