@@ -270,5 +270,7 @@ def test_export_then_sample_hf_gives_the_same_text_as_the_run(tmp_path, capsys):
     assert capsys.readouterr().out == from_run
     with pytest.raises(SystemExit, match="already holds config.json"):
         export_main(["--out", str(run), "--to", str(tmp_path / "hf")])
-    with pytest.raises(SystemExit, match="--hf nope: nope: no such folder"):
+    with pytest.raises(
+        SystemExit, match="^error: --hf nope: no such folder, and not in the Hugging Face cache"
+    ):
         sample_main(["--hf", "nope"])

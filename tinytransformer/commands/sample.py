@@ -54,7 +54,14 @@ def main(argv=None):
             ckpt = load_generator(args.checkpoint or find_checkpoint(args.out))
             model, tokenizer = ckpt.model, ckpt.tokenizer
     except (CheckpointError, ValueError, FileNotFoundError) as e:  # PretrainedError included
-        sys.exit(f"error: {'--hf ' + args.hf + ': ' if args.hf else ''}{e}")
+        where = (
+            ""
+            if args.hf is None
+            else "--hf "
+            if str(e).startswith(args.hf)
+            else f"--hf {args.hf}: "
+        )
+        sys.exit(f"error: {where}{e}")  # (an error that names the folder already is not repeated)
     try:
         tokenizer.encode(args.prompt)
     except ValueError as e:  # a character the char tokenizer never saw
