@@ -209,3 +209,23 @@ def test_learning_rate_warms_up_then_decays_as_train_does(mlm_ckpt, tmp_path, mo
     used.clear()  # the defaults: one constant rate
     ft(["--init-from", str(mlm_ckpt), "--max-iters", "3", "--out", str(tmp_path / "constant")])
     assert used == [3e-4] * 3
+
+
+def test_a_backbone_pretrained_on_the_test_paragraphs_warns_that_the_score_is_contaminated(
+    mlm_ckpt, tmp_path
+):
+    """python-docs holds the task's test paragraphs: fine-tuning from a model pretrained on it
+    warns; python-docs-pretrain leaves them out, and --scratch has random weights: no warning."""
+    dirty = pretrain(tmp_path / "dirty", data="python-docs", extra=["--max-iters", "2"])
+
+    def warnings_of(argv, out):
+        heard = []
+        flags = argv + ["--max-iters", "0", "--quiet", "--out", str(tmp_path / out)]
+        finetune(build_parser().parse_args(flags), log=heard.append)
+        return [m for m in heard if m.startswith("warning:")]
+
+    n = len(heldout_paragraphs(("test",)))
+    warned = warnings_of(["--init-from", str(dirty)], "a")
+    assert len(warned) == 1 and f"holding {n} of the task's test paragraphs" in warned[0]
+    assert warnings_of(["--init-from", str(mlm_ckpt)], "b") == []
+    assert warnings_of(["--init-from", str(dirty), "--scratch"], "c") == []

@@ -55,7 +55,8 @@ RESULT_FILES = ("results.json", "confusion.png")  # what a fine-tuning run write
 
 
 def build_backbone(args):
-    """-> (backbone, tokenizer, where it came from)."""
+    """-> (backbone, tokenizer, where it came from, the corpus its weights were pretrained on:
+    None for random weights, or when the checkpoint does not say)."""
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
         if ckpt.tokenizer is None:
@@ -74,8 +75,9 @@ def build_backbone(args):
         backbone.config = dataclasses.replace(backbone.config, dropout=args.dropout)  # checked
         if args.scratch:  # same architecture and tokenizer, fresh random weights
             fresh = type(backbone)(backbone.config, seed=args.seed)
-            return fresh, ckpt.tokenizer, f"scratch, shaped like {args.init_from}"
-        return backbone, ckpt.tokenizer, str(args.init_from)
+            return fresh, ckpt.tokenizer, f"scratch, shaped like {args.init_from}", None
+        pretrained_on = ckpt.meta.get("extra", {}).get("args", {}).get("data")
+        return backbone, ckpt.tokenizer, str(args.init_from), pretrained_on
     # from scratch: the tokenizer a pretraining run on python-docs-pretrain would have, so the
     # comparison with a pretrained model differs only in the weights
     if args.scratch:
@@ -88,19 +90,17 @@ def build_backbone(args):
     if args.block_size is not None:
         sizes["block_size"] = args.block_size
     config = GPTConfig(vocab_size=tokenizer.vocab_size, dropout=args.dropout, **sizes)
-    return ARCHS[args.arch or "mlm"](config, seed=args.seed), tokenizer, "scratch"
+    return ARCHS[args.arch or "mlm"](config, seed=args.seed), tokenizer, "scratch", None
 
 
-def contaminated(args):
-    """How many of the task's test paragraphs the --init-from checkpoint was pretrained on (0
-    when none, or when its corpus cannot be read any more to tell)."""
-    if not args.init_from:
-        return 0
-    data = load_checkpoint(args.init_from).meta.get("extra", {}).get("args", {}).get("data")
-    if data is None:
+def contaminated(corpus):
+    """How many of the task's test paragraphs a model pretrained on `corpus` has seen (0 when
+    none, for the *-pretrain corpora, which leave them out by construction, or when the corpus
+    cannot be read any more to tell)."""
+    if corpus is None or corpus in ("python-docs-pretrain", "python-docs-stdlib-pretrain"):
         return 0
     try:
-        text = " ".join(load_corpus(data).split())  # whitespace collapsed, as the paragraphs are
+        text = " ".join(load_corpus(corpus).split())  # whitespace collapsed, as the paragraphs are
     except (OSError, ValueError, ConnectionError):
         return 0
     return sum(paragraph in text for paragraph in heldout_paragraphs(("test",)))
@@ -126,7 +126,7 @@ def finetune(args, log=None, progress=None):
     check_training_settings(args)
     overwrite = getattr(args, "overwrite", False)
     replaced = prepare_run_dir(args.out, RESULT_FILES, overwrite=overwrite, resumable=False)
-    backbone, tokenizer, source = build_backbone(args)
+    backbone, tokenizer, source, pretrained_on = build_backbone(args)
     is_encoder = isinstance(backbone, MaskedLM)
     n_layer = backbone.config.n_layer
     if args.trainable_blocks is not None and args.trainable_blocks > n_layer:
@@ -143,7 +143,7 @@ def finetune(args, log=None, progress=None):
     task = load_task(tokenizer, backbone.config.block_size, add_cls=is_encoder, **caps)
     clf = SequenceClassifier(backbone, len(LABEL_NAMES), args.pooling, args.dropout, args.seed)
     check_fits(backbone.config, args.batch_size, backbone.dtype)
-    seen = contaminated(args)
+    seen = contaminated(pretrained_on)
     if seen:
         log(
             f"warning: {args.init_from} was pretrained on text holding {seen} of the task's "
