@@ -241,6 +241,56 @@ def test_a_config_we_cannot_honour_is_an_error_naming_the_field(tmp_path, field,
         GPT.from_pretrained(tmp_path)
 
 
+def test_weights_that_do_not_fit_the_config_are_an_error_naming_the_file(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16)).save_pretrained(
+        tmp_path
+    )
+    weights = tmp_path / "model.safetensors"
+    tensors = load_file(weights)
+    del tensors["transformer.ln_f.bias"]
+    save_file(tensors, weights)
+    with pytest.raises(PretrainedError, match=r"model\.safetensors: missing for config\.json's "
+                       r"model: transformer\.ln_f\.bias$"):  # fmt: skip
+        GPT.from_pretrained(tmp_path)
+    tensors["transformer.ln_f.bias"] = np.zeros(17, np.float32)
+    save_file(tensors, weights)
+    with pytest.raises(PretrainedError, match=r"wrongly shaped .*ln_f\.bias \(17,\) \(expected"):
+        GPT.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda spec: spec.update(model=[]), "not a tokenizer written by tinytransformer"),
+        (lambda spec: spec["pre_tokenizer"].update(pretokenizers=[]), "not a tokenizer written"),
+        (lambda spec: None, "a tokenizer of 264 ids, for a model of 99"),
+    ],
+)
+def test_a_damaged_or_mismatched_tokenizer_json_is_one_error_naming_it(tmp_path, edit, message):
+    tok = BPETokenizer.train(load_corpus("python-docs")[:3000], vocab_size=264)
+    tok.save_pretrained(tmp_path)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    edit(spec)
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'tokenizer.json'}: {message}"):
+        load_pretrained_tokenizer(tmp_path, vocab_size=99 if "ids" in message else 264)
+
+
+def test_gpt2_vocabulary_files_that_are_not_gpt2s_name_the_file(tmp_path):
+    (tmp_path / "vocab.json").write_text('["a list"]')
+    (tmp_path / "merges.txt").write_text("#version: 0.2\na b\n")
+    with pytest.raises(ValueError, match="vocab.json: expected a JSON object of token -> integer"):
+        load_gpt2_tokenizer(tmp_path)
+    (tmp_path / "vocab.json").write_text('{"<|endoftext|>": 0, "a": 1}')
+    (tmp_path / "merges.txt").write_text("a b c\n")
+    with pytest.raises(
+        ValueError, match="merges.txt: expected one 'a b' merge per line, got 'a b c'"
+    ):
+        load_gpt2_tokenizer(tmp_path)
+
+
 def test_a_name_is_looked_up_in_the_local_cache_and_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     with pytest.raises(PretrainedError, match="not in the Hugging Face cache.*huggingface-cli"):

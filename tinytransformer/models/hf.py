@@ -27,6 +27,7 @@ from safetensors.numpy import load_file, save
 
 from tinytransformer.files import write_atomic
 from tinytransformer.models.config import GPTConfig
+from tinytransformer.models.transformer import param_shapes
 from tinytransformer.ops.layernorm import EPS
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -166,6 +167,19 @@ def read_pretrained(path):
             f"{folder / WEIGHTS}: lm_head.weight differs from wte.weight; this model's head is "
             "not tied to its embedding, which ours always is"
         )
+    shapes = param_shapes(config)
+    missing = [n for n in shapes if n not in state]
+    unexpected = [n for n in state if n not in shapes]
+    wrong = [f"{n} {tuple(state[n].shape)} (expected {shapes[n]})" for n in shapes
+             if n in state and tuple(state[n].shape) != shapes[n]]  # fmt: skip
+    for problem, names in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrongly shaped", wrong),
+    ):
+        if names:
+            listed = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+            raise PretrainedError(f"{folder / WEIGHTS}: {problem} for {CONFIG}'s model: {listed}")
     return config, state
 
 

@@ -78,14 +78,11 @@ class GPT2Tokenizer:
         if len(self.decoder) != len(self.encoder):
             raise ValueError("encoder: two tokens share an id")
         self.ranks = {tuple(pair): rank for rank, pair in enumerate(merges)}
+        self.vocab_size = max(self.decoder) + 1  # (a property would scan 50,257 ids per call)
         self.byte_encoder = bytes_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
         self.pattern = regex.compile(PATTERN)
         self._cache = {}
-
-    @property
-    def vocab_size(self):
-        return max(self.decoder) + 1
 
     @property
     def eot_id(self):
@@ -207,10 +204,12 @@ def _read(vocab, merges):
         lines = merges.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{vocab} or {merges}: cannot be read as GPT-2's files ({e})") from None
+    if not isinstance(encoder, dict) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in encoder.values()
+    ):
+        raise ValueError(f"{vocab}: expected a JSON object of token -> integer id")
     pairs = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
     bad = [p for p in pairs if len(p) != 2]
-    if bad or not isinstance(encoder, dict):
-        raise ValueError(
-            f"{merges}: expected one 'a b' merge per line, got {bad[0] if bad else ''}"
-        )
+    if bad:
+        raise ValueError(f"{merges}: expected one 'a b' merge per line, got {' '.join(bad[0])!r}")
     return GPT2Tokenizer(encoder, pairs)

@@ -30,9 +30,17 @@ def load_pretrained_tokenizer(folder, vocab_size=None):
     if path.is_file():
         try:
             spec = json.loads(path.read_text(encoding="utf-8"))
-            return _ours(spec, path)
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: not a tokenizer written by tinytransformer ({e})") from None
+            tokenizer = _ours(spec, path)
+        except (UnicodeDecodeError, json.JSONDecodeError, LookupError, TypeError, AttributeError,
+                ValueError) as e:  # fmt: skip
+            message = str(e) if str(e).startswith(str(path)) else f"{path}: not a tokenizer " \
+                f"written by tinytransformer ({type(e).__name__}: {e})"  # fmt: skip
+            raise ValueError(message) from None
+        if vocab_size is not None and tokenizer.vocab_size != vocab_size:
+            raise ValueError(
+                f"{path}: a tokenizer of {tokenizer.vocab_size} ids, for a model of {vocab_size}"
+            )
+        return tokenizer
     if vocab_size == GPT2_VOCAB_SIZE:
         return load_gpt2_tokenizer()
     raise ValueError(
