@@ -162,6 +162,15 @@ def layernorm_backward_dw_per_row(dout, x, w, eps=1e-5):
     return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)  # wrong for three axes
 
 
+def layernorm_backward_eps_fixed(dout, x, w, eps=1e-5):
+    rstd = 1 / np.sqrt(x.var(-1, keepdims=True) + 1e-5)  # the argument eps ignored
+    xhat = (x - x.mean(-1, keepdims=True)) * rstd
+    g = dout * w
+    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) * rstd
+    lead = tuple(range(x.ndim - 1))
+    return dx, (dout * xhat).sum(axis=lead), dout.sum(axis=lead)
+
+
 # --- 4.2.1 cross_entropy(logits, targets) ---------------------------------------------------------
 
 
@@ -385,6 +394,7 @@ MUTANTS = {
         (layernorm_backward_unbiased, "unbiased variance"),
         (layernorm_backward_constant_stats, "treated as constants"),
         (layernorm_backward_dw_per_row, None),
+        (layernorm_backward_eps_fixed, None),
     ],
     "4.2.1": [
         (cross_entropy_summed, "summed instead of averaged"),

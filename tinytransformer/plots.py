@@ -169,7 +169,7 @@ def plot_gradcheck(errors, tolerance=1e-6, title="backward pass against finite d
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.axvline(tolerance, color="black", linestyle="--", label=f"tolerance {tolerance:g}")
-    ax.set_xlabel("relative error (max |a - b| / max |a|)")
+    ax.set_xlabel("relative error (max |a - b| / max(max |a|, max |b|))")
     ax.set_title(title)
     ax.legend(loc="lower right")
     fig.tight_layout()

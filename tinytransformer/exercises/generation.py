@@ -115,7 +115,7 @@ def _top_p_cases():
     ]
 
 
-def _top_p_variant(logits, p, inclusive=True, sort=True, keep_top=True):
+def _top_p_variant(logits, p, inclusive=True, sort=True):
     probs, _ = softmax_forward(logits)
     order = np.argsort(-probs, axis=-1, kind="stable") if sort else np.tile(
         np.arange(probs.shape[-1]), (probs.shape[0], 1)
@@ -123,8 +123,6 @@ def _top_p_variant(logits, p, inclusive=True, sort=True, keep_top=True):
     sorted_p = np.take_along_axis(probs, order, axis=-1)
     total = np.cumsum(sorted_p, axis=-1)
     keep_sorted = (total - sorted_p < p - 1e-12) if inclusive else (total <= p + 1e-12)
-    if keep_top:
-        keep_sorted[:, 0] |= inclusive
     keep = np.zeros_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)
     return np.where(keep, logits, -np.inf)
@@ -140,7 +138,7 @@ TOP_P = Exercise(
     mistakes=[
         Mistake(
             "the token that crosses p left out",
-            lambda logits, p: _top_p_variant(logits, p, inclusive=False, keep_top=False),
+            lambda logits, p: _top_p_variant(logits, p, inclusive=False),
             "Keep a token while the probability of the tokens AHEAD of it is below p: the one "
             "that makes the total reach p is in the nucleus (and so is the top token, always).",
         ),

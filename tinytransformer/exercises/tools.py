@@ -5,8 +5,10 @@ safetensors file's header by hand.
 References: the transpose itself, and models.hf.read_safetensors_header.
 """
 
+import atexit
 import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -74,6 +76,7 @@ CONV1D = Exercise(
 @functools.cache  # the files are written once per process
 def _header_cases():
     folder = Path(tempfile.mkdtemp(prefix="tinytransformer-7.2-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # removed when the process ends
     rng = np.random.default_rng(72)
     files = {
         "two float32 tensors": {
