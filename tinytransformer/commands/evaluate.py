@@ -125,7 +125,7 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
     )
     p.add_argument("--out", default="out", help="the training run's directory")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint file (default: best)")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
     p.add_argument("--split", default="val", choices=("train", "val"), help="which split")
     p.add_argument(
         "--max-new-tokens", type=positive_int, default=50, help="tokens per latency prompt"

@@ -25,7 +25,7 @@ def build_parser():
     p.add_argument("--timeout", type=positive_int, default=600,
                    help="seconds allowed for each notebook, all its cells together")  # fmt: skip
     p.add_argument("--full", action="store_true",
-                   help="run the notebooks' full-size training (default: "
+                   help="run the notebooks' full-size training (without it: "
                    "TINYTRANSFORMER_FAST=1)")  # fmt: skip
     return p
 

@@ -25,7 +25,7 @@ def build_parser():
     parser.add_argument("--hf", default=None, metavar="DIR",
                         help="a Hugging Face GPT-2 directory (or a name in the local HF cache, "
                         "e.g. gpt2) instead of a run")  # fmt: skip
-    parser.add_argument("--prompt", default="", help="text to continue (default: a newline)")
+    parser.add_argument("--prompt", default="", help="text to continue (empty: a newline)")
     parser.add_argument("--num-samples", type=positive_int, default=1, help="texts to sample")
     parser.add_argument("--seed", type=int, default=1337, help="the first sample's seed")
     parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")

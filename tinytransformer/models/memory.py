@@ -8,27 +8,28 @@ What a step holds at its peak, in elements of the parameters' dtype:
         (the normalised inputs, q k v, the merged heads, the MLP's 4C-wide pre-activation,
         GELU's Phi and output, residuals; and the attention scores, probabilities and their
         softmax and dropout passes, (B, nh, T, T) each)
-    the head: logits, probabilities, their gradient  4 B T V
+    the head: logits, probabilities, their gradient  4 B T V   (and the loss's temporaries)
 
 The coefficients were measured with tracemalloc on the small preset (benchmarks/train_step.py
 reports 45 MB of activations at batch 12; the formula gives 45 MB); they are an estimate, good
 to tens of percent, which is all a refusal needs.
 """
 
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
+from tinytransformer.models.transformer import param_shapes
+
 GIB = 2**30
 
 
 def count_parameters(config):
-    """The number of parameters of a model with this config (the tied head counted once)."""
-    C, V, L = config.n_embd, config.vocab_size, config.n_layer
-    per_block = 12 * C * C + (13 * C if config.bias else 0)  # attn 4C^2, mlp 8C^2; biases, gains
-    per_block += 0 if config.bias else 2 * C  # the layer norms' gains remain without biases
-    return V * C + config.block_size * C + L * per_block + (2 * C if config.bias else C)
+    """The number of parameters of a model with this config (the tied head counted once),
+    without building it."""
+    return sum(math.prod(shape) for shape in param_shapes(config).values())
 
 
 def training_step_bytes(config, batch_size, dtype=np.float32):

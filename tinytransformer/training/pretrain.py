@@ -4,7 +4,7 @@ metrics.jsonl and loss.png, checkpoints (ckpt.npz, the latest; best.npz, the bes
 loss), Ctrl-C saving a checkpoint before it exits, and --resume continuing a run so exactly that
 its losses equal those of a run that was never stopped.
 
-    run = setup(args)                          # model, tokenizer, data, AdamW (new or resumed)
+    run = setup(args, given)                   # model, tokenizer, data, AdamW (new or resumed)
     fit(run.model, run.optimizer, batches, evaluate, schedule, ...)   # the loop
     -> OUT/ckpt.npz, OUT/best.npz, OUT/metrics.jsonl, OUT/loss.png
 
@@ -197,17 +197,22 @@ def setup(args, given):
         tokenizer=None if ckpt is None else ckpt.tokenizer,
     )
     model_class = OBJECTIVES[args.objective]
-    if ckpt is None:
-        model = model_class(config_from_args(args, tokenizer.vocab_size), seed=args.seed)
-    elif not isinstance(ckpt.model, model_class):
+    if ckpt is not None and not isinstance(ckpt.model, model_class):
         raise CheckpointError(
             f"{ckpt.path}: holds a {type(ckpt.model).__name__}, but --objective "
             f"{args.objective} trains a {model_class.__name__}"
         )
+    if ckpt is None:
+        config, dtype = config_from_args(args, tokenizer.vocab_size), np.float32
+    else:  # the checkpoint's model, with this run's dropout (re-checked by the config)
+        config = dataclasses.replace(ckpt.model.config, dropout=args.dropout)
+        dtype = ckpt.model.dtype
+    check_fits(config, args.batch_size, dtype)  # before a new model's weights are allocated
+    if ckpt is None:
+        model = model_class(config, seed=args.seed)
     else:
         model = ckpt.model
-        model.config = dataclasses.replace(model.config, dropout=args.dropout)  # re-checked
-    check_fits(model.config, args.batch_size, model.dtype)
+        model.config = config
     optimizer = AdamW(
         model,
         args.learning_rate,
@@ -351,7 +356,7 @@ def _train(run, out, stop_after, log, progress):
                 max_iters=args.max_iters,
                 eval_interval=args.eval_interval,
                 grad_clip=args.grad_clip,
-                patience=getattr(args, "patience", None),  # runs saved before the flag had none
+                patience=args.patience,
                 step=run.step,
                 best=run.best,
                 keep_best_weights=False,  # the best weights are kept on disk, in best.npz
