@@ -299,6 +299,15 @@ def test_a_name_is_looked_up_in_the_local_cache_and_nothing_is_downloaded(tmp_pa
     model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16))
     model.save_pretrained(snapshot)
     assert GPT.from_pretrained("gpt2").config == model.config
+    # a newer snapshot, but refs/main names the first: the one refs/main names is read
+    newer = GPT(GPTConfig(vocab_size=60, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    newer.save_pretrained(snapshot.parent / "def456")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    assert GPT.from_pretrained("gpt2").config == model.config
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))  # the cache moved: not found
+    with pytest.raises(PretrainedError, match="elsewhere"):
+        GPT.from_pretrained("gpt2")
 
 
 # --- the commands ---------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ compute something else than ours (the activation, the inner width, the layer-nor
 tied head, the attention's scaling variants); a field we cannot honour is an error naming it.
 
 Nothing is downloaded, ever. A name that is not a folder is looked up in the Hugging Face cache
-(`$HF_HOME/hub` or `~/.cache/huggingface/hub`); with internet, `huggingface-cli download gpt2`
-fills it.
+(`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`); with internet,
+`huggingface-cli download gpt2` fills it.
 """
 
 import json
@@ -50,13 +50,22 @@ class PretrainedError(ValueError):
 
 def resolve(path):
     """A folder holding config.json and model.safetensors: `path` itself, or, for a name like
-    "gpt2", its newest snapshot in the local Hugging Face cache."""
+    "gpt2", the snapshot the local Hugging Face cache's refs/main names (without refs/main, its
+    only or newest snapshot). The cache is $HF_HUB_CACHE, else $HF_HOME/hub, else
+    ~/.cache/huggingface/hub, as in huggingface_hub."""
     folder = Path(path)
     if folder.is_dir():
         return folder
-    hub = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
-    snapshots = hub / f"models--{str(path).replace('/', '--')}" / "snapshots"
-    found = sorted(snapshots.glob("*/" + CONFIG), key=lambda p: p.stat().st_mtime)
+    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    repo = (
+        Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
+        / f"models--{str(path).replace('/', '--')}"
+    )
+    snapshots = repo / "snapshots"
+    main = repo / "refs" / "main"
+    if main.is_file() and (snapshots / main.read_text().strip() / CONFIG).is_file():
+        return snapshots / main.read_text().strip()
+    found = sorted(snapshots.glob("*/" + CONFIG), key=lambda p: p.parent.stat().st_mtime)
     if found:
         return found[-1].parent
     raise PretrainedError(
