@@ -184,9 +184,8 @@ def _finetune(args, clf, task, source, out, log, progress):
     )
     # a small rate for the first steps keeps a random head's large gradients from overwriting
     # what the trunk learned in pretraining (defaults: one constant rate)
-    min_lr = args.learning_rate if args.min_lr is None else args.min_lr
     schedule = Schedule(
-        args.learning_rate, min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
+        args.learning_rate, args.min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
     )
     if schedule.note:
         log(f"note: {schedule.note}")

@@ -300,9 +300,8 @@ def _train(run, out, stop_after, log, progress):
     metrics_path = out / "metrics.jsonl"
     metrics = _read_metrics(metrics_path, run.step)
     write_atomic(metrics_path, "".join(json.dumps(m) + "\n" for m in metrics).encode())
-    min_lr = args.learning_rate if args.min_lr is None else args.min_lr  # none: constant
     schedule = Schedule(
-        args.learning_rate, min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
+        args.learning_rate, args.min_lr, args.warmup_iters, args.max_iters, args.lr_decay_iters
     )
     if schedule.note:
         log(f"note: {schedule.note}")

@@ -55,6 +55,7 @@ def get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
 class Schedule:
     """get_lr with its settings fixed: `schedule(step)` is the learning rate of that step.
 
+    min_lr None means no decay (one constant rate after the warm-up: --min-lr left out);
     lr_decay_iters None means the decay ends at max_iters. A warm-up longer than the decay is
     shortened to it; `schedule.note` then says so (None otherwise).
 
@@ -63,7 +64,8 @@ class Schedule:
     """
 
     def __init__(self, learning_rate, min_lr, warmup_iters, max_iters, lr_decay_iters=None):
-        self.learning_rate, self.min_lr = learning_rate, min_lr
+        self.learning_rate = learning_rate
+        self.min_lr = learning_rate if min_lr is None else min_lr
         self.decay_iters = max_iters if lr_decay_iters is None else lr_decay_iters
         self.warmup_iters = min(warmup_iters, self.decay_iters)
         self.note = None
@@ -71,7 +73,7 @@ class Schedule:
             self.note = (
                 f"warm-up shortened to {self.warmup_iters} steps, the length of the lr decay"
             )
-        get_lr(0, learning_rate, self.warmup_iters, self.decay_iters, min_lr)  # checks the rest
+        get_lr(0, learning_rate, self.warmup_iters, self.decay_iters, self.min_lr)  # the checks
 
     def __call__(self, step):
         return get_lr(step, self.learning_rate, self.warmup_iters, self.decay_iters, self.min_lr)
