@@ -22,7 +22,7 @@ import json
 import numpy as np
 
 from tinytransformer.evaluation.classification import classification_report, confusion_matrix
-from tinytransformer.files import describe_os_error, write_atomic
+from tinytransformer.files import write_atomic
 from tinytransformer.models.classifier import SequenceClassifier
 from tinytransformer.models.config import PRESETS, GPTConfig
 from tinytransformer.models.gpt import GPT
@@ -38,15 +38,9 @@ from tinytransformer.text.topic_task import (
     pretraining_text,
 )
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
-from tinytransformer.training.loop import SilentProgress, TrainingError, fit
+from tinytransformer.training.loop import SilentProgress, fit
 from tinytransformer.training.optimizer import AdamW
-from tinytransformer.training.rundir import (
-    RunLock,
-    clean_partial_writes,
-    make_run_dir,
-    prepare_run_dir,
-    remove_run_files,
-)
+from tinytransformer.training.rundir import prepare_run_dir, writing_run
 from tinytransformer.training.schedule import Schedule
 from tinytransformer.training.settings import check_training_settings
 
@@ -150,15 +144,8 @@ def finetune(args, log=None, progress=None):
             "test paragraphs, so its test score is contaminated; pretrain on "
             "python-docs-pretrain for a clean one"
         )
-    out = make_run_dir(args.out)
-    with RunLock(out, log):
-        for name in clean_partial_writes(out):
-            log(f"note: removed {out / name}, left by an interrupted write")
-        remove_run_files(out, replaced)
-        try:
-            return _finetune(args, clf, task, source, out, log, progress)
-        except OSError as e:  # the disk filled up, the directory became read-only, ...
-            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
+    with writing_run(args.out, replaced, log) as out:
+        return _finetune(args, clf, task, source, out, log, progress)
 
 
 def _finetune(args, clf, task, source, out, log, progress):

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tinytransformer.files import describe_os_error, write_atomic
+from tinytransformer.files import write_atomic
 from tinytransformer.models.config import PRESETS, GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.memory import check_fits
@@ -33,13 +33,7 @@ from tinytransformer.text.masking import mlm_batch
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinytransformer.training.loop import BestWeights, SilentProgress, StopFlag, TrainingError, fit
 from tinytransformer.training.optimizer import AdamW
-from tinytransformer.training.rundir import (
-    RunLock,
-    clean_partial_writes,
-    make_run_dir,
-    prepare_run_dir,
-    remove_run_files,
-)
+from tinytransformer.training.rundir import prepare_run_dir, writing_run
 from tinytransformer.training.schedule import Schedule
 from tinytransformer.training.settings import check_training_settings, flag
 
@@ -283,15 +277,8 @@ def pretrain(args, given=None, stop_after=None, log=None, progress=None):
     overwrite = getattr(args, "overwrite", False)
     replaced = prepare_run_dir(args.out, RUN_FILES, resume=args.resume, overwrite=overwrite)
     run = setup(args, SimpleNamespace(**(given or {})))
-    out = make_run_dir(run.args.out)
-    with RunLock(out, log):
-        for name in clean_partial_writes(out):
-            log(f"note: removed {out / name}, left by an interrupted write")
-        remove_run_files(out, replaced)
-        try:
-            return _train(run, out, stop_after, log, progress)
-        except OSError as e:  # the disk filled up, the directory became read-only, ...
-            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
+    with writing_run(run.args.out, replaced, log) as out:
+        return _train(run, out, stop_after, log, progress)
 
 
 def _train(run, out, stop_after, log, progress):

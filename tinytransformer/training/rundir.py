@@ -12,11 +12,13 @@ anyone's work.
   becomes one RunDirError line naming the flag and the path.
 """
 
+import contextlib
 import os
 import re
 from pathlib import Path
 
 from tinytransformer.files import describe_os_error
+from tinytransformer.training.loop import TrainingError
 
 LOCK = ".lock"
 _PARTIAL = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")  # files.write_atomic's temporary names
@@ -135,3 +137,19 @@ class RunLock:
     def __exit__(self, *exc):
         if self._holder() == os.getpid():
             self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writing_run(out, replaced, log):
+    """`with writing_run(out, replaced, log) as out:` the run's writes, with --out made, locked
+    and cleaned of interrupted writes, and the files of the run it replaces (--overwrite)
+    removed; every part checked before this. An OS fault inside is one TrainingError line."""
+    out = make_run_dir(out)
+    with RunLock(out, log):
+        for name in clean_partial_writes(out):
+            log(f"note: removed {out / name}, left by an interrupted write")
+        remove_run_files(out, replaced)
+        try:
+            yield out
+        except OSError as e:  # the disk filled up, the directory became read-only, ...
+            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
