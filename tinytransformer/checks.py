@@ -60,16 +60,51 @@ def _ranks(ndim):
     return " or ".join(f"a {n}-d array" for n in ranks)
 
 
-def check_number(name, x, low=None, below=None):
-    """A finite real number (returned as a Python float) with low <= x (< below when given).
+def check_count(name, value, low=0, allow_none=False):
+    """A whole number >= low, returned as a Python int: an int or a NumPy integer, never a bool
+    (True is an int to Python, but nobody means 1 by it). None passes when allow_none.
 
-    >>> check_number("lr", 3e-4, low=0.0)
-    0.0003
+    >>> check_count("batch_size", np.int64(12), low=1)
+    12
+    >>> check_count("batch_size", True, low=1)
+    Traceback (most recent call last):
+    TypeError: batch_size: expected a whole number >= 1, got True
     """
-    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
-        raise TypeError(f"{name}: expected a real number, got {type(x).__name__}")
-    x = float(x)
-    if not math.isfinite(x) or (low is not None and x < low) or (below is not None and x >= below):
-        hi = f" and < {below}" if below is not None else ""
-        raise ValueError(f"{name}: expected a finite number >= {low}{hi}, got {x}")
+    if value is None and allow_none:
+        return None
+    wanted = f"{name}: expected a whole number >= {low}, got {value!r}"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(wanted)
+    if value < low:
+        raise ValueError(wanted)
+    return int(value)
+
+
+def check_number(name, value, low=None, high=None, *, above=None, below=None, allow_none=False):
+    """A finite real number within the bounds, returned as a Python float: an int, a float or a
+    NumPy scalar (np.float32(0.5) is a number), never a bool. low <= value <= high and
+    above < value < below, each bound only when given; None passes when allow_none.
+
+    >>> check_number("top_p", np.float32(0.5), above=0.0, high=1.0)
+    0.5
+    >>> check_number("beta1", 1.0, low=0.0, below=1.0)
+    Traceback (most recent call last):
+    ValueError: beta1: expected a finite number >= 0.0 and < 1.0, got 1.0
+    """
+    if value is None and allow_none:
+        return None
+    bounds = [f">= {low}" if low is not None else "", f"> {above}" if above is not None else ""]
+    bounds += [f"<= {high}" if high is not None else "", f"< {below}" if below is not None else ""]
+    wanted = " and ".join(b for b in bounds if b)
+    wanted = f"{name}: expected a finite number{' ' + wanted if wanted else ''}, got {value!r}"
+    real = int | float | np.integer | np.floating
+    if isinstance(value, bool | np.bool_) or not isinstance(value, real):
+        raise TypeError(wanted)
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(wanted)
+    too_low = (low is not None and x < low) or (above is not None and x <= above)
+    too_high = (high is not None and x > high) or (below is not None and x >= below)
+    if too_low or too_high:
+        raise ValueError(wanted)
     return x
