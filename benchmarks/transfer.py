@@ -35,36 +35,43 @@ from pathlib import Path
 import numpy as np
 
 from tinytransformer.commands import finetune as finetune_command
-from tinytransformer.commands import train as train_command
-from tinytransformer.training import pretrain as pretraining
-from tinytransformer.training.checkpoint import read_checkpoint
+from tinytransformer.commands.args import settings_given
+from tinytransformer.training.checkpoint import load_checkpoint
+from tinytransformer.training.config import FinetuneConfig, PretrainConfig
 from tinytransformer.training.finetune import finetune
+from tinytransformer.training.pretrain import pretrain as pretrain_run
+from tinytransformer.training.pretrain import resume, saved_config
 
 
-def pretrain(objective, out, args):
+def pretrain(model, out, args):
     """-> the checkpoint of a finished pretraining run in `out`: reused if one is there with
-    the same flags, continued (--resume) if it stopped early, else trained from the start."""
+    the same settings, resumed if it stopped early, else trained from the start."""
     ckpt = out / "ckpt.npz"
-    iters = args.mlm_iters if objective == "mlm" else args.clm_iters
-    argv = ["--objective", objective, "--data", args.data, "--preset", args.preset,
-            "--tokenizer", args.tokenizer, "--block-size", str(args.block_size),
-            "--max-iters", str(iters), "--eval-interval", "250",
-            "--eval-iters", "20", "--out", str(out), "--quiet"]  # fmt: skip
-    if ckpt.is_file():
-        meta, _, _ = read_checkpoint(ckpt)
-        # the flags that shape the run (not where it lives, nor whether it was ever resumed)
-        same = {"out": None, "resume": None, "quiet": None}
-        wanted = vars(train_command.build_parser().parse_args(argv))
-        if {**meta["extra"]["args"], **same} != {**wanted, **same}:
-            raise SystemExit(f"{ckpt} was pretrained with other flags: delete {out} or use --out")
-        if meta["step"] >= iters:
-            print(f"reusing {ckpt} (step {meta['step']})")
-            return ckpt
-        print(f"{ckpt} stopped at step {meta['step']} of {iters}: resuming")
-        argv.append("--resume")
+    config = PretrainConfig(
+        model=model,
+        data=args.data,
+        preset=args.preset,
+        tokenizer=args.tokenizer,
+        block_size=args.block_size,
+        max_iters=args.mlm_iters if model == "mlm" else args.clm_iters,
+        eval_interval=250,
+        eval_iters=20,
+    )
     t0 = time.perf_counter()
-    pretraining.pretrain(train_command.build_parser().parse_args(argv))
-    print(f"pretrained {objective} in {time.perf_counter() - t0:.0f} s")
+    if ckpt.is_file():
+        done = load_checkpoint(ckpt)
+        if saved_config(done) != config:
+            raise SystemExit(
+                f"{ckpt} was pretrained with other settings: delete {out} or use --out"
+            )
+        if done.step >= config.max_iters:
+            print(f"reusing {ckpt} (step {done.step})")
+            return ckpt
+        print(f"{ckpt} stopped at step {done.step} of {config.max_iters}: resuming")
+        resume(out)
+    else:
+        pretrain_run(config, out)
+    print(f"pretrained {model} in {time.perf_counter() - t0:.0f} s")
     return ckpt
 
 
@@ -81,14 +88,14 @@ def _finetune(argv):
     """-> the results of `finetune argv`: those in its --out directory if a finished run left
     them there with the same arguments, else from a new run. A flag added to finetune after
     the run counts as given its default, which is what the run did."""
-    parser = finetune_command.build_parser()
-    args = parser.parse_args(argv)
+    args = finetune_command.build_parser().parse_args(argv)
+    config = FinetuneConfig(**settings_given(args, FinetuneConfig))
     done = Path(args.out) / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
-        if {**vars(parser.parse_args([])), **results.get("args", {})} == vars(args):
+        if "config" in results and FinetuneConfig.from_dict(results["config"]) == config:
             return results
-    results, _ = finetune(args)
+    results, _ = finetune(config, args.out)
     return results
 
 
@@ -148,7 +155,7 @@ def main():
     args = build_parser().parse_args()
     out = Path(args.out)
     mlm = pretrain("mlm", out / "pretrain-mlm", args)
-    gpt = pretrain("clm", out / "pretrain-gpt", args)
+    gpt = pretrain("gpt", out / "pretrain-gpt", args)
     results = run_jobs(finetuning_jobs(args, mlm, gpt), args.jobs)
     print(f"\n| run | test accuracy (mean ± sd over {len(args.seeds)} seeds) | macro F1 | "
           "trainable params | ms/step |\n|---|---|---|---|---|")  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tinytransformer.text import corpora as data
-from tinytransformer.text.batching import TokenData, split_ids
+from tinytransformer.text.batching import Batch, TokenData, split_ids
 from tinytransformer.text.corpora import SHAKESPEARE_SHA256, clean_text, load_corpus
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.text.tokenizers import BPETokenizer, CharTokenizer
@@ -173,7 +173,9 @@ def test_batch_shapes_dtypes_and_shift():
     # With ids 0..N-1 every window is a run of consecutive numbers, so y == x + 1 exactly.
     d = TokenData(np.arange(1000), np.arange(1000, 1100))
     for split, low, high in (("train", 0, 1000), ("val", 1000, 1100)):
-        x, y = d.get_batch(split, batch_size=4, block_size=8, rng=np.random.default_rng(0))
+        batch = d.get_batch(split, batch_size=4, block_size=8, rng=np.random.default_rng(0))
+        assert isinstance(batch, Batch) and batch.attention_mask is None  # a window: no padding
+        x, y = batch.idx, batch.targets
         assert x.shape == y.shape == (4, 8)
         assert x.dtype == y.dtype == np.int64
         np.testing.assert_array_equal(y, x + 1)
@@ -184,23 +186,23 @@ def test_batch_shapes_dtypes_and_shift():
 def test_batch_offsets_reach_both_ends_and_no_further():
     # N = T + 3 tokens leave exactly three windows: offsets 0, 1 and 2.
     d = TokenData(np.arange(11), np.arange(5))
-    x, y = d.get_batch("train", batch_size=300, block_size=8, rng=np.random.default_rng(1))
+    x, y, _ = d.get_batch("train", batch_size=300, block_size=8, rng=np.random.default_rng(1))
     assert set(x[:, 0].tolist()) == {0, 1, 2}
     # N = T + 1: the only window is the whole split.
-    x, y = d.get_batch("val", batch_size=2, block_size=4, rng=np.random.default_rng(1))
+    x, y, _ = d.get_batch("val", batch_size=2, block_size=4, rng=np.random.default_rng(1))
     np.testing.assert_array_equal(x, [[0, 1, 2, 3]] * 2)
     np.testing.assert_array_equal(y, [[1, 2, 3, 4]] * 2)
 
 
 def test_batch_is_reproducible_from_the_generator_state():
     d = TokenData(np.random.default_rng(7).integers(0, 50, 5000), np.arange(100))
-    x1, y1 = d.get_batch("train", 8, 16, np.random.default_rng(42))
-    x2, y2 = d.get_batch("train", 8, 16, np.random.default_rng(42))
+    x1, y1, _ = d.get_batch("train", 8, 16, np.random.default_rng(42))
+    x2, y2, _ = d.get_batch("train", 8, 16, np.random.default_rng(42))
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(y1, y2)
     rng = np.random.default_rng(42)
     d.get_batch("train", 8, 16, rng)
-    x3, _ = d.get_batch("train", 8, 16, rng)  # the generator moved on: a different batch
+    x3, _, _ = d.get_batch("train", 8, 16, rng)  # the generator moved on: a different batch
     assert not np.array_equal(x1, x3)
 
 
@@ -214,7 +216,7 @@ def test_batch_errors_name_the_problem():
         d.get_batch("test", 2, 8, rng)
     with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator, got int"):
         d.get_batch("train", 2, 8, 0)
-    with pytest.raises(ValueError, match="block_size: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match="block_size: expected a whole number >= 1, got 0"):
         d.get_batch("train", 2, 0, rng)
     with pytest.raises(ValueError, match="train_ids: expected ids >= 0, got -1"):
         TokenData([0, -1], [0])
@@ -250,7 +252,7 @@ def test_prepare_data_bpe_learns_merges_from_the_training_part_only(tmp_path):
 def test_prepare_data_python_docs_char_batches():
     tok, d = prepare_data("python-docs", tokenizer_kind="char")
     assert len(d.train_ids) > 9 * len(d.val_ids) - 9  # a 90/10 split
-    x, y = d.get_batch("val", 4, 64, np.random.default_rng(0))
+    x, y, _ = d.get_batch("val", 4, 64, np.random.default_rng(0))
     assert x.shape == (4, 64) and x.max() < tok.vocab_size
 
 

@@ -8,18 +8,16 @@ import pytest
 
 from tinytransformer.commands.evaluate import main
 from tinytransformer.commands.sample import main as sample_main
-from tinytransformer.commands.train import build_parser
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.training.checkpoint import load_checkpoint
+from tinytransformer.training.config import PretrainConfig
 from tinytransformer.training.pretrain import pretrain
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    argv = ["--preset", "tiny", "--max-iters", "20", "--eval-interval", "10", "--eval-iters", "2",
-            "--quiet", "--out", str(out)]  # fmt: skip
-    pretrain(build_parser().parse_args(argv))
+    pretrain(PretrainConfig(preset="tiny", max_iters=20, eval_interval=10, eval_iters=2), out)
     return out
 
 
@@ -79,12 +77,10 @@ def test_eval_task_bleu_equals_sacrebleu(tmp_path, capsys):
 
 
 def test_eval_and_sample_refuse_a_masked_lm_checkpoint(tmp_path):
-    argv = ["--objective", "mlm", "--preset", "tiny", "--max-iters", "0", "--eval-iters", "1",
-            "--quiet", "--out", str(tmp_path)]  # fmt: skip
-    pretrain(build_parser().parse_args(argv))
-    with pytest.raises(SystemExit, match="holds a MaskedLM; generating text needs a GPT"):
+    pretrain(PretrainConfig(model="mlm", preset="tiny", max_iters=0, eval_iters=1), tmp_path)
+    with pytest.raises(SystemExit, match="holds a model of kind mlm; generating text needs a gpt"):
         main(["--out", str(tmp_path), "--quiet"])
-    with pytest.raises(SystemExit, match="holds a MaskedLM; generating text needs a GPT"):
+    with pytest.raises(SystemExit, match="holds a model of kind mlm; generating text needs a gpt"):
         sample_main(["--out", str(tmp_path)])
 
 

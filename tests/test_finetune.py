@@ -6,24 +6,25 @@ import numpy as np
 import pytest
 
 import tinytransformer.models.transformer as transformer_module
-import tinytransformer.training.finetune as finetune_module
+import tinytransformer.training.config as config_module
+from tinytransformer.commands.args import settings_given
 from tinytransformer.commands.finetune import build_parser
-from tinytransformer.commands.train import build_parser as train_parser
 from tinytransformer.evaluation.classification import accuracy, classification_report
 from tinytransformer.models.classifier import SequenceClassifier
 from tinytransformer.text.topic_task import heldout_paragraphs, load_task
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.training.config import ConfigError, FinetuneConfig, PretrainConfig
 from tinytransformer.training.finetune import evaluate_split, finetune
 from tinytransformer.training.optimizer import AdamW
 from tinytransformer.training.pretrain import pretrain as train
 from tinytransformer.training.schedule import get_lr
 
+SMALL_RUN = dict(preset="tiny", max_iters=60, learning_rate=3e-3, eval_interval=30, eval_iters=2)
 
-def pretrain(out, objective="mlm", data="python-docs-pretrain", extra=()):
-    argv = ["--objective", objective, "--data", data, "--preset", "tiny", "--max-iters", "60",
-            "--learning-rate", "3e-3", "--eval-interval", "30", "--eval-iters", "2", "--quiet",
-            "--out", str(out), *extra]  # fmt: skip
-    train(train_parser().parse_args(argv))
+
+def pretrain(out, model="mlm", data="python-docs-pretrain", **settings):
+    """A tiny pretraining run through the Python API -> its checkpoint's path."""
+    train(PretrainConfig(model=model, data=data, **{**SMALL_RUN, **settings}), out)
     return out / "ckpt.npz"
 
 
@@ -38,8 +39,11 @@ def task_of(ckpt_path):
     return load_task(ckpt.tokenizer, ckpt.model.config.block_size, add_cls=True)
 
 
-def ft(argv):
-    return finetune(build_parser().parse_args(argv + ["--quiet"]))
+def ft(argv, **kw):
+    """The finetune command's flags as a FinetuneConfig, run through the Python API."""
+    args = build_parser().parse_args(argv + ["--quiet"])
+    config = FinetuneConfig(**settings_given(args, FinetuneConfig))
+    return finetune(config, args.out, overwrite=args.overwrite, **kw)
 
 
 def test_frozen_blocks_are_not_updated_and_the_results_are_written(mlm_ckpt, tmp_path):
@@ -102,11 +106,9 @@ def test_early_stopping_restores_the_best_weights(mlm_ckpt, tmp_path):
 
 
 def test_mismatched_flags_are_clear_errors(mlm_ckpt, tmp_path):
-    with pytest.raises(
-        CheckpointError, match="--arch gpt does not match the checkpoint's MaskedLM"
-    ):
-        ft(["--init-from", str(mlm_ckpt), "--arch", "gpt", "--out", str(tmp_path)])
-    with pytest.raises(CheckpointError, match="--block-size 32 does not match .* block_size=16"):
+    with pytest.raises(ConfigError, match="model: gpt does not match .*ckpt.npz, which holds a"):
+        ft(["--init-from", str(mlm_ckpt), "--model", "gpt", "--out", str(tmp_path)])
+    with pytest.raises(ConfigError, match="block_size: 32 does not match .*, whose model has 16"):
         ft(["--init-from", str(mlm_ckpt), "--block-size", "32", "--out", str(tmp_path)])
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         ft(["--init-from", str(tmp_path / "nope.npz"), "--out", str(tmp_path)])
@@ -115,15 +117,14 @@ def test_mismatched_flags_are_clear_errors(mlm_ckpt, tmp_path):
 def test_continued_pretraining_on_a_new_domain_starts_below_scratch(tmp_path):
     """A GPT pretrained on the docs, trained further on held-out text (a lower learning rate),
     begins with a lower validation loss than the same model trained from scratch on it."""
-    gpt = pretrain(tmp_path / "gpt", objective="clm")
+    gpt = pretrain(tmp_path / "gpt", model="gpt")
     new_domain = tmp_path / "heldout.txt"
     new_domain.write_text("\n\n".join(sorted(heldout_paragraphs())))
-    common = ["--data", str(new_domain), "--preset", "tiny", "--max-iters", "10",
-              "--eval-interval", "10", "--eval-iters", "4", "--quiet"]  # fmt: skip
-    cont, _ = train(train_parser().parse_args(
-        common + ["--init-from", str(gpt), "--learning-rate", "3e-4", "--out", str(tmp_path / "c")]
-    ))  # fmt: skip
-    scratch, _ = train(train_parser().parse_args(common + ["--out", str(tmp_path / "s")]))
+    common = PretrainConfig(
+        data=str(new_domain), preset="tiny", max_iters=10, eval_interval=10, eval_iters=4
+    )
+    train(common.replace(init_from=str(gpt), learning_rate=3e-4), tmp_path / "c")
+    train(common, tmp_path / "s")
     first = [json.loads((tmp_path / d / "metrics.jsonl").open().readline()) for d in "cs"]
     assert first[0]["val_loss"] < first[1]["val_loss"] - 0.2
 
@@ -166,15 +167,15 @@ def test_head_warmup_trains_the_head_alone_then_everything(mlm_ckpt, tmp_path, m
     made = []  # one [names, steps taken] per optimizer finetune makes
 
     class Recording(AdamW):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
+        def set_trainable(self, trainable=None):  # (the constructor calls it too)
+            super().set_trainable(trainable)
             made.append([set(self.names), 0])
 
-        def step(self):
+        def step(self, grads_checked=False):
             made[-1][1] += 1
-            super().step()
+            super().step(grads_checked)
 
-    monkeypatch.setattr(finetune_module, "AdamW", Recording)
+    monkeypatch.setattr(config_module, "AdamW", Recording)
     r, clf = ft(["--init-from", str(mlm_ckpt), "--head-warmup", "3", "--max-iters", "7",
                "--eval-interval", "100", "--out", str(tmp_path)])  # fmt: skip
     (head_names, head_steps), (all_names, all_steps) = made
@@ -194,11 +195,11 @@ def test_learning_rate_warms_up_then_decays_as_train_does(mlm_ckpt, tmp_path, mo
     used = []  # the rate of every step taken
 
     class Recording(AdamW):
-        def step(self):
+        def step(self, grads_checked=False):
             used.append(self.lr)
-            super().step()
+            super().step(grads_checked)
 
-    monkeypatch.setattr(finetune_module, "AdamW", Recording)
+    monkeypatch.setattr(config_module, "AdamW", Recording)
     r, _ = ft(["--init-from", str(mlm_ckpt), "--learning-rate", "1e-3", "--warmup-iters", "3",
                "--min-lr", "1e-4", "--max-iters", "8", "--eval-interval", "4",
                "--out", str(tmp_path)])  # fmt: skip
@@ -216,12 +217,11 @@ def test_a_backbone_pretrained_on_the_test_paragraphs_warns_that_the_score_is_co
 ):
     """python-docs holds the task's test paragraphs: fine-tuning from a model pretrained on it
     warns; python-docs-pretrain leaves them out, and --scratch has random weights: no warning."""
-    dirty = pretrain(tmp_path / "dirty", data="python-docs", extra=["--max-iters", "2"])
+    dirty = pretrain(tmp_path / "dirty", data="python-docs", max_iters=2)
 
     def warnings_of(argv, out):
         heard = []
-        flags = argv + ["--max-iters", "0", "--quiet", "--out", str(tmp_path / out)]
-        finetune(build_parser().parse_args(flags), log=heard.append)
+        ft(argv + ["--max-iters", "0", "--out", str(tmp_path / out)], log=heard.append)
         return [m for m in heard if m.startswith("warning:")]
 
     n = len(heldout_paragraphs(("test",)))

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
-from tinytransformer.plots import read_metrics
 from tinytransformer.text.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinytransformer.training.metrics import read_metrics
 from tinytransformer.training.optimizer import AdamW
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,6 +12,7 @@ The rules (a module may import what is listed, and nothing else of the package):
                   text
     evaluation/   checks, ops, models, other evaluation modules: pure functions of outputs
     training/     everything above but commands
+    notebook      the notebooks' toolkit: everything above but exercises and commands
     exercises/    checks, files, gradcheck, ops, text, models: the library is the reference
     commands/     anything: the only code that reads argv or prints
     __main__      commands (`python -m tinytransformer`)
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import tinytransformer
+from tinytransformer.commands.main import COMMANDS
 
 PACKAGE = Path(tinytransformer.__file__).parent
 
@@ -37,6 +39,7 @@ ALLOWED = {  # stage -> the stages its modules may import
     "models": {"checks", "files", "ops", "models"},
     "evaluation": {"checks", "ops", "models", "evaluation"},
     "training": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"},
+    "notebook": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"},
     "exercises": {"checks", "files", "gradcheck", "ops", "text", "models", "exercises"},
     "commands": {"checks", "files", "plots", "ops", "text", "models", "evaluation", "training"}
     | {"exercises", "commands"},
@@ -123,7 +126,7 @@ def test_the_checker_sees_every_module_and_its_imports():
     known = {"ops.attention", "models.gpt", "training.loop", "commands.main"}
     assert {f"tinytransformer.{m}" for m in known} <= set(GRAPH)
     assert "tinytransformer.ops.softmax" in GRAPH["tinytransformer.ops.attention"]
-    assert "tinytransformer.commands.train" in GRAPH["tinytransformer.commands.main"]
+    assert "tinytransformer.training.config" in GRAPH["tinytransformer.commands.train"]
     ring = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert find_cycle(ring) == ["a", "b", "c", "a"]
     assert longest_chain({"a": {"b"}, "b": {"c"}, "c": set()}) == ["a", "b", "c"]
@@ -133,6 +136,14 @@ def test_there_is_no_import_cycle():
     assert find_cycle(GRAPH) is None
 
 
+# The one exception: plots.py imports matplotlib when it draws its first figure, so that no
+# command that draws nothing (nor any --help) pays the half second matplotlib takes to load.
+LATE_IMPORTS = {
+    ("tinytransformer.plots", "matplotlib.backends.backend_agg"),
+    ("tinytransformer.plots", "matplotlib.figure"),
+}
+
+
 def test_every_import_is_at_the_top_of_its_file():
     """No import inside a function, class or branch: a cycle cannot hide in a function body."""
     late = []
@@ -140,8 +151,22 @@ def test_every_import_is_at_the_top_of_its_file():
         top = {id(node) for node in tree.body}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
-                late.append(f"{MODULES[m].relative_to(PACKAGE.parent)}:{node.lineno}")
+                names = (
+                    [node.module]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                )
+                if not all((m, name) in LATE_IMPORTS for name in names):
+                    late.append(f"{MODULES[m].relative_to(PACKAGE.parent)}:{node.lineno}")
     assert late == []
+
+
+def test_the_command_line_imports_only_the_command_it_runs():
+    """commands/main.py imports each command's module by name when it runs it (importlib), so
+    `sample` loads nothing of `train` or `grade`; every name it lists is a command module."""
+    assert not any(stage(n) == "commands" for n in GRAPH["tinytransformer.commands.main"])
+    for module, _ in COMMANDS.values():
+        assert f"tinytransformer.commands.{module}" in MODULES, module
 
 
 def test_no_relative_imports():

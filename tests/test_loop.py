@@ -17,6 +17,7 @@ import pytest
 
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
+from tinytransformer.text.batching import Batch
 from tinytransformer.training.loop import (
     BestWeights,
     LoopResult,
@@ -78,12 +79,12 @@ class SGD:
     def __init__(self, model, lr=0.5):
         self.model, self.lr, self.lrs = model, lr, []
 
-    def step(self):
+    def step(self, grads_checked=False):
         self.lrs.append(self.lr)
         self.model.params["w"] -= self.lr * self.model.grads["w"]
 
 
-BATCH = ("idx", "targets", "mask")  # the quadratic model only records them
+BATCH = Batch("idx", "targets", "mask")  # the quadratic model only records them
 
 
 def constant(lr):
@@ -186,7 +187,7 @@ def test_train_step_drives_the_tiny_gpt():
     opt = AdamW(model, lr=3e-2)
     model.eval()
     losses = [
-        train_step(model, opt, (idx, np.roll(idx, -1, 1), mask), 1.0, s)[0] for s in range(30)
+        train_step(model, opt, Batch(idx, np.roll(idx, -1, 1), mask), 1.0, s)[0] for s in range(30)
     ]
     assert model.training
     assert abs(losses[0] - np.log(11)) < 0.1 and losses[-1] < 1.0
@@ -330,21 +331,28 @@ def test_should_stop_is_asked_before_each_step():
     assert [s for s, _ in evals] == [0]
 
 
-def test_before_step_can_hand_over_another_optimizer():
+def test_before_step_is_called_before_each_step():
+    """Fine-tuning's head warm-up ends in before_step (it unfreezes the blocks there): it hears
+    each step's number before that step is taken, and only then."""
     model = Quadratic()
-    first, second = SGD(model, lr=0.5), SGD(model, lr=0.5)
-    handed = []
+    opt = SGD(model, lr=0.5)
+    called = []
 
-    def before_step(step, optimizer):
-        handed.append((step, optimizer))
-        return second if step >= 2 else optimizer
+    def before_step(step):
+        called.append((step, len(opt.lrs)))  # the steps taken so far
 
     result, _, _, _ = run_fit(
-        model=model, optimizer=first, max_iters=4, eval_interval=10, before_step=before_step
+        model=model, optimizer=opt, max_iters=4, eval_interval=10, before_step=before_step
     )
-    assert len(first.lrs) == 2 and len(second.lrs) == 2
-    assert handed == [(0, first), (1, first), (2, first), (3, second)]
-    assert result.losses[3] == 12.5 / 64  # the same descent, whichever object steps
+    assert called == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert result.losses[3] == 12.5 / 64  # the descent itself is untouched
+
+
+def test_a_batch_that_is_not_a_batch_is_refused_before_the_model_runs():
+    model = Quadratic()
+    with pytest.raises(TypeError, match="batch: expected a text.batching.Batch, got tuple"):
+        train_step(model, SGD(model), ("idx", "targets"), grad_clip=None, step=0)
+    assert model.calls == []
 
 
 def test_a_resumed_fit_starts_at_its_step_with_its_best_so_far():

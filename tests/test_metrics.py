@@ -18,6 +18,7 @@ from tinytransformer.evaluation.classification import (
 from tinytransformer.evaluation.latency import measure_latency
 from tinytransformer.evaluation.perplexity import perplexity
 from tinytransformer.evaluation.rouge import corpus_rouge
+from tinytransformer.models.sampling import Sampling
 from tinytransformer.plots import plot_confusion_matrix
 
 # ----------------------------------------------------------------------------- fake models
@@ -155,8 +156,8 @@ class FakeGenerator:
     def train(self):
         self.training = True
 
-    def generate_iter(self, idx, max_new_tokens, **sampling):
-        self.calls.append((idx.shape, max_new_tokens, sampling))
+    def generate_iter(self, idx, max_new_tokens, sampling, rng=None):
+        self.calls.append((idx.shape, max_new_tokens, sampling, rng))
         for step in range(max_new_tokens):
             self.clock.now += 0.1 * idx.shape[1] if step == 0 else 0.05
             yield np.zeros((idx.shape[0], 1), dtype=np.int64)
@@ -167,7 +168,8 @@ def test_latency_with_a_fake_clock_by_hand():
     model = FakeGenerator(clock)
     prompts = [np.arange(k) for k in (1, 2, 3, 4)]
     rng = np.random.default_rng(0)
-    r = measure_latency(model, prompts, 5, clock=clock, temperature=0.8, top_k=3, rng=rng)
+    sampling = Sampling(temperature=0.8, top_k=3)
+    r = measure_latency(model, prompts, 5, sampling, rng=rng, clock=clock)
     # time to first token 0.1, 0.2, 0.3, 0.4 s; each response then takes 4 * 0.05 s more:
     # totals 0.3, 0.4, 0.5, 0.6 s; tokens/s 5/0.3, 5/0.4, 5/0.5, 5/0.6, mean 11.875.
     # numpy's linear percentile of 4 sorted values: p50 sits at index 1.5, p95 at index 2.85.
@@ -183,7 +185,7 @@ def test_latency_with_a_fake_clock_by_hand():
     assert r.n_responses == 4
     # batch 1 per prompt, sampling options passed through untouched
     assert [c[0] for c in model.calls] == [(1, 1), (1, 2), (1, 3), (1, 4)]
-    assert model.calls[0][2] == {"temperature": 0.8, "top_k": 3, "rng": rng}
+    assert model.calls[0][2:] == (sampling, rng)
     d = json.loads(json.dumps(r.to_dict()))
     assert d["responses"][3]["tokens_per_s"] == pytest.approx(5 / 0.6, abs=1e-9)
 
@@ -191,7 +193,7 @@ def test_latency_with_a_fake_clock_by_hand():
 def test_latency_bad_input():
     clock = FakeClock()
     model = FakeGenerator(clock)
-    with pytest.raises(ValueError, match="max_new_tokens: expected at least 1, got 0"):
+    with pytest.raises(ValueError, match="max_new_tokens: expected a whole number >= 1, got 0"):
         measure_latency(model, [np.arange(3)], 0, clock=clock)
     with pytest.raises(ValueError, match=r"prompts\[1\]"):
         measure_latency(model, [np.arange(3), np.zeros((1, 3), dtype=int)], 2, clock=clock)

@@ -22,6 +22,7 @@ from tinytransformer.commands.train import main as train_main
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.memory import check_fits, count_parameters, training_step_bytes
+from tinytransformer.text.batching import Batch
 from tinytransformer.text.tokenizers import CharTokenizer
 from tinytransformer.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -80,12 +81,12 @@ def test_overwrite_replaces_the_old_run(tmp_path):
 def test_finetune_refuses_to_replace_results_and_checks_out_before_training(tmp_path, trained):
     a_file = tmp_path / "not-a-dir"
     a_file.write_text("mine")
-    fails(finetune_main, ["--arch", "gpt", "--preset", "tiny", "--out", str(a_file)],
+    fails(finetune_main, ["--model", "gpt", "--preset", "tiny", "--out", str(a_file)],
           f"--out {a_file}: expected a directory, got a file")  # fmt: skip
     assert a_file.read_text() == "mine"
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / "results.json").write_text("{}")
-    fails(finetune_main, ["--arch", "gpt", "--preset", "tiny", "--out", str(tmp_path / "res")],
+    fails(finetune_main, ["--model", "gpt", "--preset", "tiny", "--out", str(tmp_path / "res")],
           "already holds a run (results.json)", "use another --out", "--overwrite")  # fmt: skip
 
 
@@ -117,10 +118,10 @@ def test_resume_honours_weight_decay_and_betas(tmp_path):
     train_main(["--out", str(tmp_path / "b"), "--resume", "--max-iters", "10", "--quiet",
                 "--weight-decay", "0.5", "--beta1", "0.8", "--beta2", "0.9"])  # fmt: skip
     a, b = (load_checkpoint(tmp_path / d / "ckpt.npz") for d in "ab")
-    assert float(b.optim_state["hp.weight_decay"]) == 0.5
-    assert (float(b.optim_state["hp.beta1"]), float(b.optim_state["hp.beta2"])) == (0.8, 0.9)
-    assert b.meta["extra"]["args"]["weight_decay"] == 0.5
-    assert float(a.optim_state["hp.weight_decay"]) == 0.1  # unchanged flags: the saved values
+    saved = b.meta["extra"]["config"]  # the one source of the hyperparameters
+    assert (saved["weight_decay"], saved["beta1"], saved["beta2"]) == (0.5, 0.8, 0.9)
+    assert a.meta["extra"]["config"]["weight_decay"] == 0.1  # unchanged flags: the saved values
+    assert not any(key.startswith("hp.") for key in b.optim_state)  # moments and t only
     name = "transformer.h.0.mlp.c_fc.weight"
     assert not np.array_equal(a.model.params[name], b.model.params[name])  # and they acted
 
@@ -139,7 +140,7 @@ def test_a_resume_is_checked_against_its_saved_settings_not_the_defaults(tmp_pat
     train_main(["--out", str(tmp_path / "a"), "--resume", "--max-iters", "8", "--quiet",
                 "--min-lr", "5e-3", "--tokenizer", "char"])  # fmt: skip
     ckpt = load_checkpoint(tmp_path / "a" / "ckpt.npz")
-    assert ckpt.step == 8 and ckpt.meta["extra"]["args"]["min_lr"] == 5e-3
+    assert ckpt.step == 8 and ckpt.meta["extra"]["config"]["min_lr"] == 5e-3
     fails(train_main, ["--out", str(tmp_path / "a"), "--resume", "--max-iters", "9",
                        "--min-lr", "2e-2"], "--min-lr", "at most")  # fmt: skip
 
@@ -248,7 +249,7 @@ def test_resuming_a_checkpoint_saved_without_training_arguments_is_a_clear_error
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8))
     save_checkpoint(tmp_path / "ckpt.npz", model, tok)  # the public API, no extra=
     fails(train_main, ["--out", str(tmp_path), "--resume"],
-          "holds no training arguments", "--init-from")  # fmt: skip
+          "holds no training settings", "--init-from")  # fmt: skip
 
 
 # --- bad flags and meaningless combinations ------------------------------------------------------
@@ -264,7 +265,7 @@ def test_resuming_a_checkpoint_saved_without_training_arguments_is_a_clear_error
         (["--beta2", "1"], "--beta2: expected a finite number >= 0.0 and < 1.0, got 1.0"),
         (["--weight-decay", "inf"], "--weight-decay: expected a finite number >= 0.0"),
         (["--resume", "--init-from", "x.npz"], "--resume, --init-from: expected one of them"),
-        (["--init-from", "x.npz", "--tokenizer", "bpe"], "--tokenizer: a run started with"),
+        (["--init-from", "x.npz"], "x.npz: no such checkpoint file"),
     ],
 )
 def test_meaningless_or_ignored_flags_are_errors_and_nothing_is_written(tmp_path, flags, message):
@@ -272,10 +273,24 @@ def test_meaningless_or_ignored_flags_are_errors_and_nothing_is_written(tmp_path
     assert not (tmp_path / "o").exists()
 
 
+def test_init_from_keeps_its_checkpoints_tokenizer(tmp_path, trained):
+    """A char-tokenized checkpoint: --tokenizer bpe or a --vocab-size would be ignored, so they
+    are refused; --tokenizer char says what the run does anyway."""
+    ckpt = str(trained / "ckpt.npz")
+    for flags, message in [
+        (["--tokenizer", "bpe"], "--tokenizer: a run started with --init-from keeps its"),
+        (["--vocab-size", "300"], "--vocab-size: a run started with --init-from keeps its"),
+    ]:
+        fails(train_main, [*TINY, "--init-from", ckpt, *flags, "--out", str(tmp_path / "o")],
+              message)  # fmt: skip
+        assert not (tmp_path / "o").exists()
+    train(tmp_path / "o", "--init-from", ckpt, "--tokenizer", "char", steps=1)
+
+
 def test_finetune_flags_that_make_no_sense_are_errors(tmp_path, trained):
     ckpt = str(trained / "ckpt.npz")  # a GPT
     fails(finetune_main, ["--init-from", ckpt, "--pooling", "cls", "--out", str(tmp_path / "a")],
-          "--pooling cls: a GPT's first position")  # fmt: skip
+          "--pooling: expected last or mean for a GPT, got cls")  # fmt: skip
     argv = ["--init-from", ckpt, "--trainable-blocks", "5", "--out", str(tmp_path / "b")]
     fails(finetune_main, argv, "--trainable-blocks: expected 0..2")
     fails(finetune_main, ["--scratch", "--out", str(tmp_path / "c")], "--scratch: takes the shape")
@@ -286,7 +301,8 @@ def test_finetune_flags_that_make_no_sense_are_errors(tmp_path, trained):
 
 def test_sample_and_eval_name_their_flags(tmp_path, trained):
     fails(sample_main, ["--out", str(trained), "--temperature", "nan"], "--temperature: expected")
-    fails(sample_main, ["--out", str(trained), "--top-p", "0"], "--top-p: expected a probability")
+    fails(sample_main, ["--out", str(trained), "--top-p", "0"],
+          "--top-p: expected a finite number > 0.0 and <= 1.0, got 0.0")  # fmt: skip
     fails(sample_main, ["--out", str(trained), "--prompt", "日本"], "--prompt '日本': character")
     before = snapshot(trained)
     eval_main(["--out", str(trained), "--quiet", "--prompts", "1", "--max-new-tokens", "2"])
@@ -371,7 +387,7 @@ def test_the_loop_and_adamw_detect_non_finite_values_through_the_python_api():
         return {"val_loss": float("nan") if step == 2 else 1.0}
 
     with pytest.raises(TrainingError, match="step 2: validation loss nan is not finite"):
-        fit(model, opt, lambda: (idx, idx, None), evaluate, Schedule(1e-3, 1e-4, 0, 5),
+        fit(model, opt, lambda: Batch(idx, idx), evaluate, Schedule(1e-3, 1e-4, 0, 5),
             max_iters=5, eval_interval=1, grad_clip=1.0)  # fmt: skip
 
 
@@ -384,7 +400,7 @@ def test_api_arguments_are_checked_too():
     with pytest.raises(ValueError, match="n_layer: expected a positive integer, got True"):
         GPTConfig(n_layer=True)
     model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
-    with pytest.raises(ValueError, match="max_new_tokens: expected a count >= 0, got -1"):
+    with pytest.raises(ValueError, match="max_new_tokens: expected a whole number >= 0, got -1"):
         model.generate(np.zeros((1, 1), dtype=np.int64), -1)
 
 

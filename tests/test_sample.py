@@ -13,7 +13,7 @@ import pytest
 import tinytransformer.models.gpt as gpt_module
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
-from tinytransformer.models.sampling import sample_next
+from tinytransformer.models.sampling import GREEDY, Sampling, sample_next
 from tinytransformer.training.optimizer import AdamW
 
 N = 20_000  # draws per distribution
@@ -24,9 +24,14 @@ def softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def draw(logits, rng=None, **settings):
+    """sample_next with the settings as keyword arguments, made into one Sampling."""
+    return sample_next(logits, Sampling(**settings), rng)
+
+
 def frequencies(logits, seed=0, **kwargs):
     """Draw N samples from the single row `logits` (V,) in one call -> frequencies (V,)."""
-    ids = sample_next(np.tile(logits, (N, 1)), rng=np.random.default_rng(seed), **kwargs)
+    ids = draw(np.tile(logits, (N, 1)), rng=np.random.default_rng(seed), **kwargs)
     assert ids.shape == (N,)
     return np.bincount(ids, minlength=logits.shape[-1]) / N
 
@@ -43,8 +48,8 @@ def assert_matches(freq, probs):
 def test_greedy_is_argmax():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((6, 9))
-    np.testing.assert_array_equal(sample_next(logits, temperature=0), logits.argmax(axis=-1))
-    assert sample_next(np.array([[0.0, 3.0, 1.0]]), temperature=0).tolist() == [1]
+    np.testing.assert_array_equal(draw(logits, temperature=0), logits.argmax(axis=-1))
+    assert draw(np.array([[0.0, 3.0, 1.0]]), temperature=0).tolist() == [1]
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
@@ -84,7 +89,7 @@ def test_top_k_keeps_only_the_k_best():
 def test_top_k_per_row():
     """Each row keeps its own k best."""
     logits = np.array([[5.0, 4.0, 0.0, 0.0], [0.0, 0.0, 4.0, 5.0]])
-    ids = sample_next(np.repeat(logits, 500, axis=0), top_k=2, rng=np.random.default_rng(0))
+    ids = draw(np.repeat(logits, 500, axis=0), top_k=2, rng=np.random.default_rng(0))
     assert set(ids[:500]) == {0, 1} and set(ids[500:]) == {2, 3}
 
 
@@ -137,9 +142,9 @@ def test_top_k_then_top_p():
 
 def test_sampling_is_reproducible_from_the_seed():
     logits = np.random.default_rng(0).standard_normal((50, 7))
-    a = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(3))
-    b = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(3))
-    c = sample_next(logits, 0.9, 4, 0.9, np.random.default_rng(4))
+    a = sample_next(logits, Sampling(0.9, 4, 0.9), np.random.default_rng(3))
+    b = sample_next(logits, Sampling(0.9, 4, 0.9), np.random.default_rng(3))
+    c = sample_next(logits, Sampling(0.9, 4, 0.9), np.random.default_rng(4))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -153,7 +158,7 @@ class ZeroRNG:
 
 def test_a_zero_uniform_draw_never_picks_a_filtered_token():
     logits = np.array([[0.0, 5.0, 4.0]])  # top_k=2 removes id 0
-    assert sample_next(logits, top_k=2, rng=ZeroRNG()).tolist() == [1]
+    assert draw(logits, top_k=2, rng=ZeroRNG()).tolist() == [1]
 
 
 class FixedRNG:
@@ -173,8 +178,8 @@ def test_inverse_cdf_draw_is_exact_for_a_large_float32_vocabulary():
     by 18 ids here, enough to move a token's probability mass onto its neighbours."""
     V = 100_000
     logits = np.zeros((1, V), np.float32)
-    assert sample_next(logits, rng=FixedRNG(0.500005)).tolist() == [50000]
-    assert sample_next(logits, rng=FixedRNG(0.7500025)).tolist() == [75000]
+    assert draw(logits, rng=FixedRNG(0.500005)).tolist() == [50000]
+    assert draw(logits, rng=FixedRNG(0.7500025)).tolist() == [75000]
 
 
 def test_inverse_cdf_is_normalised_to_end_at_one():
@@ -182,8 +187,8 @@ def test_inverse_cdf_is_normalised_to_end_at_one():
     sum, the boundary between ids 0 and 1 sits at 1/3 (to 1e-16), so u = 1/3 + 1e-9 gives id 1
     (without normalising, the boundary would be at 1/3 + 1e-8 and the draw id 0)."""
     logits = np.zeros((1, 3), np.float32)
-    assert sample_next(logits, rng=FixedRNG(1 / 3 + 1e-9)).tolist() == [1]
-    assert sample_next(logits, rng=FixedRNG(1 / 3 - 1e-9)).tolist() == [0]
+    assert draw(logits, rng=FixedRNG(1 / 3 + 1e-9)).tolist() == [1]
+    assert draw(logits, rng=FixedRNG(1 / 3 - 1e-9)).tolist() == [0]
 
 
 def test_top_p_one_keeps_even_a_token_of_probability_2e_9():
@@ -191,7 +196,7 @@ def test_top_p_one_keeps_even_a_token_of_probability_2e_9():
     uniform draw above 1 - 2e-9 must still reach it (float32, where 4 eps = 4.8e-7 is much
     larger than 2e-9, so a nucleus cut at 1 - 4 eps would drop it)."""
     logits = np.array([[0.0, -20.0]], np.float32)
-    assert sample_next(logits, top_p=1.0, rng=FixedRNG(1 - 1e-10)).tolist() == [1]
+    assert draw(logits, top_p=1.0, rng=FixedRNG(1 - 1e-10)).tolist() == [1]
 
 
 def test_top_p_on_logits_that_are_not_sorted():
@@ -231,42 +236,48 @@ def test_top_p_breaks_ties_towards_the_lower_id():
     top[np.random.default_rng(0).permutation(64)[:32]] = 1.0
     share = np.e / (32 * np.e + 32)  # the probability of one top token
     # 2000 draws over 17 kept tokens: each one is missed with probability (16/17)^2000 < 1e-52
-    ids = sample_next(np.tile(top, (2000, 1)), top_p=16.5 * share, rng=np.random.default_rng(0))
+    ids = draw(np.tile(top, (2000, 1)), top_p=16.5 * share, rng=np.random.default_rng(0))
     assert np.unique(ids).tolist() == np.flatnonzero(top)[:17].tolist()
 
 
 def test_bad_arguments_raise_with_messages():
     logits = np.zeros((2, 5))
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=r"logits: expected shape \(B, V\), got \(5,\)"):
-        sample_next(np.zeros(5), rng=rng)
-    with pytest.raises(ValueError, match="temperature: expected a number >= 0, got -1"):
-        sample_next(logits, temperature=-1, rng=rng)
-    with pytest.raises(ValueError, match="top_k: expected a positive integer, got 0"):
-        sample_next(logits, top_k=0, rng=rng)
-    with pytest.raises(ValueError, match=r"top_p: expected a probability in \(0, 1\], got 0.0"):
-        sample_next(logits, top_p=0.0, rng=rng)
-    with pytest.raises(ValueError, match=r"top_p: expected a probability in \(0, 1\], got 1.5"):
-        sample_next(logits, top_p=1.5, rng=rng)
+    with pytest.raises(
+        ValueError, match=r"logits: expected a float array of shape \(B, V\), got \(5,\)"
+    ):
+        draw(np.zeros(5), rng=rng)
+    with pytest.raises(ValueError, match="temperature: expected a finite number >= 0.0, got -1"):
+        draw(logits, temperature=-1, rng=rng)
+    with pytest.raises(ValueError, match="top_k: expected a whole number >= 1, got 0"):
+        draw(logits, top_k=0, rng=rng)
+    with pytest.raises(
+        ValueError, match=r"top_p: expected a finite number > 0.0 and <= 1.0, got 0.0"
+    ):
+        draw(logits, top_p=0.0, rng=rng)
+    with pytest.raises(
+        ValueError, match=r"top_p: expected a finite number > 0.0 and <= 1.0, got 1.5"
+    ):
+        draw(logits, top_p=1.5, rng=rng)
     with pytest.raises(TypeError, match="rng: expected a numpy.random.Generator"):
-        sample_next(logits)
+        draw(logits)
     with pytest.raises(TypeError, match="^rng: expected a numpy.random.Generator, got int$"):
-        sample_next(logits, rng=42)
+        draw(logits, rng=42)
 
 
 def test_non_integer_top_k_is_rejected_by_name():
-    with pytest.raises(ValueError, match="top_k: expected a positive integer, got 2.5"):
-        sample_next(np.zeros((1, 5)), top_k=2.5, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="top_k: expected a whole number >= 1, got 2.5"):
+        draw(np.zeros((1, 5)), top_k=2.5, rng=np.random.default_rng(0))
 
 
 def test_greedy_still_validates_its_arguments():
     with pytest.raises(ValueError, match="top_p"):
-        sample_next(np.zeros((1, 5)), temperature=0, top_p=5.0)
+        draw(np.zeros((1, 5)), temperature=0, top_p=5.0)
 
 
 def test_nan_temperature_is_rejected():
     with pytest.raises(ValueError, match="temperature"):
-        sample_next(np.zeros((1, 5)), temperature=float("nan"), rng=np.random.default_rng(0))
+        draw(np.zeros((1, 5)), temperature=float("nan"), rng=np.random.default_rng(0))
 
 
 # --- GPT.generate ---------------------------------------------------------------------------------
@@ -385,7 +396,7 @@ def test_same_seed_same_samples():
 def test_generate_iter_yields_one_column_per_step():
     model = make_model()
     prompt = np.array([[1, 2, 3], [3, 2, 1], [0, 0, 0]])
-    steps = list(model.generate_iter(prompt, 5, temperature=0))
+    steps = list(model.generate_iter(prompt, 5, GREEDY))
     assert len(steps) == 5
     for s in steps:
         assert isinstance(s, np.ndarray) and s.shape == (3, 1)
@@ -430,7 +441,7 @@ def test_generate_uses_the_kv_cache_by_default(monkeypatch):
     # contexts 2 (full), 3..8 (cached, 1 new position each), then 9.. cropped to 8 (full)
     assert lengths == [2, 1, 1, 1, 1, 1, 1, 8, 8, 8]
     lengths.clear()
-    list(model.generate_iter(np.array([[1, 2]]), 3, temperature=0))
+    list(model.generate_iter(np.array([[1, 2]]), 3, GREEDY))
     assert lengths == [2, 1, 1]
     lengths.clear()
     model.generate(np.array([[1, 2]]), 3, temperature=0, use_cache=False)
@@ -455,7 +466,7 @@ def test_generate_passes_top_k_on():
     greedy = model.generate(prompt, 12, temperature=0)
     top1 = model.generate(prompt, 12, temperature=1.0, top_k=1, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(top1, greedy)
-    steps = model.generate_iter(prompt, 12, top_k=1, rng=np.random.default_rng(0))
+    steps = model.generate_iter(prompt, 12, Sampling(top_k=1), rng=np.random.default_rng(0))
     np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), greedy)
 
 
@@ -479,7 +490,7 @@ def test_the_cropping_warning_points_at_the_callers_line():
     model = make_model()
     prompt = np.zeros((1, 9), dtype=np.int64)
     with pytest.warns(UserWarning, match="keeping its last 8 tokens") as record:
-        list(model.generate_iter(prompt, 1, temperature=0))
+        list(model.generate_iter(prompt, 1, GREEDY))
     assert record[0].filename != gpt_module.__file__
 
 
@@ -515,13 +526,13 @@ def test_generate_text_encodes_generates_and_decodes():
     assert text[0] == "\n" and len(text) == 5
     # the defaults: temperature 0.8, no top_k / top_p, the KV cache, a generator seeded by seed
     idx = np.array([tok.encode("ab")])
-    drawn = model.generate(idx, 8, 0.8, None, None, np.random.default_rng(3), True)
+    drawn = model.generate(idx, 8, temperature=0.8, rng=np.random.default_rng(3), use_cache=True)
     assert gpt_module.generate_text(model, tok, "ab", 8, seed=3) == tok.decode(drawn[0])
     # every argument reaches generate
-    args = (1.3, 4, 0.9)
-    drawn = model.generate(idx, 8, *args, rng=np.random.default_rng(4), use_cache=False)
+    settings = dict(temperature=1.3, top_k=4, top_p=0.9)
+    drawn = model.generate(idx, 8, **settings, rng=np.random.default_rng(4), use_cache=False)
     assert gpt_module.generate_text(
-        model, tok, "ab", 8, *args, seed=4, use_cache=False
+        model, tok, "ab", 8, **settings, seed=4, use_cache=False
     ) == tok.decode(drawn[0])
 
 
@@ -564,7 +575,9 @@ def test_suppressed_ids_are_never_sampled_and_greedy_takes_the_best_of_the_rest(
     assert not np.isin(drawn[:, 2:], low).any()
     free = model.generate(prompt, 40, temperature=1.0, rng=np.random.default_rng(0))
     assert np.isin(free[:, 2:], low).any()  # the model does like them
-    steps = model.generate_iter(prompt, 40, 1.0, rng=np.random.default_rng(0), suppress=low)
+    steps = model.generate_iter(
+        prompt, 40, Sampling(1.0), rng=np.random.default_rng(0), suppress=low
+    )
     np.testing.assert_array_equal(np.concatenate([prompt, *steps], axis=1), drawn)
 
 
@@ -597,10 +610,10 @@ def test_bad_suppress_lists_are_refused_by_name(suppress, message):
 @pytest.mark.parametrize(
     "count, error, message",
     [
-        (True, TypeError, r"^max_new_tokens: expected an int, got True$"),
-        (2.0, TypeError, r"^max_new_tokens: expected an int, got 2\.0$"),
-        ("3", TypeError, r"^max_new_tokens: expected an int, got '3'$"),
-        (-1, ValueError, r"^max_new_tokens: expected a count >= 0, got -1$"),
+        (True, TypeError, r"^max_new_tokens: expected a whole number >= 0, got True$"),
+        (2.0, TypeError, r"^max_new_tokens: expected a whole number >= 0, got 2\.0$"),
+        ("3", TypeError, r"^max_new_tokens: expected a whole number >= 0, got '3'$"),
+        (-1, ValueError, r"^max_new_tokens: expected a whole number >= 0, got -1$"),
     ],
 )
 def test_max_new_tokens_must_be_a_count(count, error, message):
@@ -656,7 +669,7 @@ def test_generate_text_names_a_prompt_that_encodes_to_no_tokens():
 def test_generate_iter_checks_its_arguments_when_called_not_at_the_first_token():
     """A generator's body runs only at next(): the checks must not wait for it."""
     model = make_model()
-    with pytest.raises(ValueError, match="^max_new_tokens: expected a count >= 0, got -1$"):
+    with pytest.raises(ValueError, match="^max_new_tokens: expected a whole number >= 0, got -1$"):
         model.generate_iter(np.array([[1, 2]]), -1)
     with pytest.raises(ValueError, match=r"^suppress: ids must lie in \[0, 13\), got 20$"):
         model.generate_iter(np.array([[1, 2]]), 3, suppress=[20])

@@ -7,20 +7,25 @@ import math
 import numpy as np
 import pytest
 
+from tinytransformer.commands.args import settings_given
 from tinytransformer.commands.train import build_parser, main
 from tinytransformer.models.gpt import GPT
-from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint
+from tinytransformer.training.checkpoint import load_checkpoint
+from tinytransformer.training.config import ConfigError, PretrainConfig
 from tinytransformer.training.loop import TrainingError
-from tinytransformer.training.pretrain import pretrain
+from tinytransformer.training.pretrain import pretrain, resume
 
 TINY = ["--preset", "tiny", "--eval-interval", "10", "--eval-iters", "2", "--quiet"]
 
 
 def run(argv, **kw):
-    """Parse argv like the command line does and train; returns (run, {step: loss})."""
+    """The flags in argv as a PretrainConfig (the command line's parser), then the Python API:
+    a new run, or the run resumed with the settings given -> (run, {step: loss})."""
     args = build_parser().parse_args(argv)
-    given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    return pretrain(args, given, **kw)
+    given = settings_given(args, PretrainConfig)
+    if args.resume:
+        return resume(args.out, given, **kw)
+    return pretrain(PretrainConfig(**given), args.out, overwrite=args.overwrite, **kw)
 
 
 def test_same_seed_same_losses_and_the_loss_goes_down(tmp_path):
@@ -60,7 +65,9 @@ def test_resume_can_train_longer_but_not_change_the_model(tmp_path):
     run(TINY + ["--max-iters", "10", "--out", out])
     r, more = run(["--out", out, "--resume", "--max-iters", "20", "--quiet"])
     assert sorted(more) == list(range(10, 20)) and r.step == 20
-    with pytest.raises(CheckpointError, match="--n-layer 3 does not match .* n_layer=2"):
+    with pytest.raises(
+        ConfigError, match="n_layer: 3 does not match .*ckpt.npz, whose model has 2"
+    ):
         run(["--out", out, "--resume", "--n-layer", "3", "--quiet"])
 
 
@@ -93,7 +100,7 @@ def test_init_from_loads_weights_and_rejects_a_mismatched_config(tmp_path):
     trained = load_checkpoint(src / "ckpt.npz").model.params
     assert all(np.array_equal(new.model.params[n], trained[n]) for n in trained)
     with pytest.raises(
-        CheckpointError, match="--n-embd 32 does not match the checkpoint's n_embd=16"
+        ConfigError, match="n_embd: 32 does not match .*ckpt.npz, whose model has 16"
     ):
         run(TINY + ["--init-from", str(src / "ckpt.npz"), "--n-embd", "32", "--out", str(tmp_path)])
 
@@ -101,7 +108,10 @@ def test_init_from_loads_weights_and_rejects_a_mismatched_config(tmp_path):
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
     short = tmp_path / "short.txt"
     short.write_text("just a few words, far too short to hold a block of text " * 2)
-    with pytest.raises(SystemExit, match=r"the val split has \d+ tokens, fewer than block_size"):
+    with pytest.raises(
+        SystemExit,
+        match=r"--data: the val split of .*short.txt has \d+ tokens, fewer than --block-size \+ 1",
+    ):
         main(TINY + ["--data", str(short), "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit, match="does-not-exist.txt"):
         main(TINY + ["--data", str(tmp_path / "does-not-exist.txt"), "--out", str(tmp_path)])
@@ -126,10 +136,10 @@ def test_grad_clip_0_switches_clipping_off_and_still_learns(tmp_path):
     assert np.mean(list(off.values())[-5:]) < np.mean(list(off.values())[:5]) - 0.3
 
 
-def test_count_flags_are_checked(tmp_path, capsys):
+def test_count_flags_are_checked(tmp_path):
     for flag in ("--eval-interval", "--eval-iters", "--batch-size"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit, match=f"error: {flag}: expected a whole number >= 1, got 0"):
             main(TINY + [flag, "0", "--out", str(tmp_path)])
-        assert f"{flag}: expected a whole number >= 1, got 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="vocab_size: the char tokenizer's vocabulary"):
+    with pytest.raises(SystemExit, match="--vocab-size: the char tokenizer's vocabulary"):
         main(TINY + ["--vocab-size", "300", "--out", str(tmp_path)])
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written

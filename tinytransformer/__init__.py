@@ -7,14 +7,16 @@ The package is laid out as the data flows, one subpackage per stage:
     ops/         forward/backward pairs: embedding, linear, layer norm, GELU, dropout,
                  softmax, cross-entropy, attention
     models/      the block, the transformer trunk (GPT, MaskedLM), the classifier, generation
-    training/    AdamW, the learning-rate schedule, the one training loop, pretraining,
-                 fine-tuning, checkpoints
+    training/    a run's settings, AdamW, the learning-rate schedule, the one training loop,
+                 pretraining, fine-tuning, checkpoints, metrics
     evaluation/  perplexity, latency, BLEU, ROUGE, classification metrics
+    exercises/   the chapters' self-checking exercises and the grader
     commands/    the command line (`python -m tinytransformer ...`)
 
-with the input checks (checks.py), atomic file writes (files.py), the gradient-check toolkit
-(gradcheck.py) and the shared figures (plots.py) at the top. Every name below is importable
-from `tinytransformer` itself, listed in the order of the data flow.
+with, at the top: the input checks (checks.py), atomic file writes (files.py), the
+gradient-check toolkit (gradcheck.py), the shared figures (plots.py) and the notebooks' toolkit
+(notebook.py). Every name below is importable from `tinytransformer` itself, listed in the
+order of the data flow.
 
 Shape legend used in every comment: B batch, T time (sequence length), C channels (n_embd),
 V vocabulary size, nh number of heads, hs head size (C // nh).
@@ -35,9 +37,10 @@ from tinytransformer.gradcheck import check_gradients, numerical_gradient, rel_e
 from tinytransformer.models.classifier import SequenceClassifier
 from tinytransformer.models.config import PRESETS, GPTConfig, TransformerConfig
 from tinytransformer.models.gpt import GPT, generate_text
-from tinytransformer.models.sampling import sample_next
+from tinytransformer.models.kinds import MODEL_KINDS
+from tinytransformer.models.sampling import GREEDY, Sampling, sample_next
 from tinytransformer.models.transformer import MaskedLM
-from tinytransformer.text.batching import TokenData, pad_batch, split_ids
+from tinytransformer.text.batching import Batch, TokenData, pad_batch, split_ids
 from tinytransformer.text.corpora import clean_text, load_corpus
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.text.gpt2_tokenizer import GPT2Tokenizer, load_gpt2_tokenizer
@@ -51,8 +54,16 @@ from tinytransformer.text.tokenizers import (
 )
 from tinytransformer.text.topic_task import LABEL_NAMES, load_task
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinytransformer.training.loop import BestWeights, TrainingError, fit, train_step
+from tinytransformer.training.config import (
+    ConfigError,
+    FinetuneConfig,
+    PretrainConfig,
+    RunConfig,
+)
+from tinytransformer.training.finetune import finetune
+from tinytransformer.training.loop import BestWeights, TrainingError, fit, mean_loss, train_step
 from tinytransformer.training.optimizer import AdamW, clip_grad_norm
+from tinytransformer.training.pretrain import pretrain, resume
 from tinytransformer.training.schedule import Schedule, get_lr
 
 __all__ = [
@@ -67,6 +78,7 @@ __all__ = [
     "GPT2Tokenizer",
     "load_gpt2_tokenizer",
     "split_ids",
+    "Batch",
     "TokenData",
     "prepare_data",
     "pad_batch",
@@ -80,18 +92,29 @@ __all__ = [
     "PRESETS",
     "GPT",
     "MaskedLM",
+    "MODEL_KINDS",
     "SequenceClassifier",
+    "Sampling",
+    "GREEDY",
     "sample_next",
     "generate_text",
-    # training: optimizer -> schedule -> the loop -> checkpoints
+    # training: settings -> optimizer -> schedule -> the loop -> runs -> checkpoints
+    "RunConfig",
+    "PretrainConfig",
+    "FinetuneConfig",
+    "ConfigError",
     "AdamW",
     "clip_grad_norm",
     "get_lr",
     "Schedule",
     "train_step",
     "fit",
+    "mean_loss",
     "BestWeights",
     "TrainingError",
+    "pretrain",
+    "resume",
+    "finetune",
     "save_checkpoint",
     "load_checkpoint",
     "CheckpointError",

@@ -2,56 +2,31 @@
 it with `fig.savefig(path)`, or let a notebook show it); none writes a file.
 
 They use matplotlib's object interface with the Agg canvas, so they need no display and leave
-pyplot's global state (and a notebook's backend) alone. This module is not imported by
-`tinytransformer` itself: matplotlib takes half a second to load, and only plotting needs it.
+pyplot's global state (and a notebook's backend) alone.
+
+matplotlib takes half a second to load, so it is imported when the first figure is drawn, in
+_figure: the package's one import that is not at the top of its file (tests/test_layout.py
+allows it here and nowhere else). A command that draws nothing, or `--help`, never loads it.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 
 def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)  # attaches itself to fig: savefig then renders with Agg
     return fig
 
 
-def read_metrics(path):
-    """The rows of a run's metrics.jsonl, one dict per evaluation (a line that is not JSON is an
-    error naming the file and the line)."""
-    rows = []
-    for number, raw in enumerate(Path(path).read_bytes().split(b"\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ValueError(f"{path}, line {number}: not UTF-8 text") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}, line {number}: not a JSON row ({e.msg})") from None
-        ok = isinstance(row, dict) and type(row.get("step")) is int
-        ok = ok and all(type(row.get(k)) in (int, float) for k in ("train_loss", "val_loss"))
-        if not ok:
-            raise ValueError(
-                f"{path}, line {number}: expected a row with an integer step and numbers "
-                "train_loss and val_loss"
-            )
-        rows.append(row)
-    return rows
-
-
 def plot_losses(metrics):
     """Train and val loss against step -> Figure.
 
-    metrics: rows with "step", "train_loss", "val_loss" (the lines of a run's metrics.jsonl),
-    or the path of that file.
+    metrics: rows with "step", "train_loss", "val_loss" (the lines of a run's metrics.jsonl:
+    training.metrics.read_metrics reads them).
     """
-    if isinstance(metrics, str | Path):
-        metrics = read_metrics(metrics)
     fig = _figure(6, 4)
     ax = fig.add_subplot()
     steps = [m["step"] for m in metrics]

@@ -1,45 +1,64 @@
-"""Flags more than one command shares, defined once: argument types with messages that say what
-was expected, the training loop's flags (train and finetune), and the sampling flags (sample).
+"""What the commands share: flags made from a run config's fields (training/config.py), so that a
+setting's name, default, help and check are written once, there; a setting's error turned back
+into the flag the user typed; argument types whose messages say what was expected; and the
+progress bar of a run.
 """
 
 import argparse
+import re
+import sys
 
-# The training loop's flags and their defaults (the `train` command's, nanoGPT's names). A
-# command may change a default (fine-tuning uses a smaller, constant learning rate), never a
-# flag's meaning.
-TRAINING_DEFAULTS = dict(
-    batch_size=12,
-    max_iters=2000,
-    learning_rate=1e-3,
-    min_lr=1e-4,
-    warmup_iters=100,
-    lr_decay_iters=None,
-    weight_decay=0.1,
-    beta1=0.9,
-    beta2=0.99,
-    grad_clip=1.0,
-    eval_interval=250,
-    patience=None,
-)
+from tqdm.auto import tqdm
+
+from tinytransformer.training.config import Choice, Count, Flag, Number, RunConfig
+
+LOOP = tuple(RunConfig.__dataclass_fields__)  # the training loop's settings, shared by commands
+NONE = "none"  # what a user types for a setting that may be left out
 
 
-def whole_number(low):
-    """An argparse type for a count flag: a whole number >= low, with a message that says so."""
+def flag(name):
+    """ "learning_rate" -> "--learning-rate": a setting as the user types it."""
+    return "--" + name.replace("_", "-")
+
+
+def in_flags(text, config_class):
+    """A message about settings, as the command line says it: the setting it opens with and
+    every setting named with an underscore (learning_rate) become flags (--learning-rate)."""
+    names = sorted(config_class.__dataclass_fields__, key=len, reverse=True)
+    head, sep, rest = text.partition(": ")
+    if sep and head in names:
+        text = f"{flag(head)}: {rest}"
+    for name in (n for n in names if "_" in n):
+        text = re.sub(rf"(?<![\w-]){name}\b", flag(name), text)
+    return text
+
+
+def whole_number(low=None):
+    """An argparse type for a count: a whole number (>= low when given)."""
 
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text}")
+        if value is None or (low is not None and value < low):
+            at_least = "" if low is None else f" >= {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number{at_least}, got {text}")
         return value
 
     return parse
 
 
-positive_int = whole_number(1)  # --batch-size, --eval-interval, ...
-non_negative_int = whole_number(0)  # --max-iters 0 evaluates without training
+positive_int = whole_number(1)  # --num-samples, --prompts, ...
+non_negative_int = whole_number(0)  # --sample-tokens 0 samples nothing
+
+
+def number(text):
+    """An argparse type for a real number."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text}") from None
 
 
 def boolean(text):
@@ -51,49 +70,79 @@ def boolean(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_training_args(parser, suppress_defaults=False, **defaults):
-    """The training loop's flags, in one group: batch, length, AdamW, schedule, clipping,
-    evaluation and early stopping. `defaults` overrides TRAINING_DEFAULTS by flag name (say
-    learning_rate=3e-4). With suppress_defaults, parsing returns only the flags given."""
-    unknown = set(defaults) - set(TRAINING_DEFAULTS)
-    if unknown:
-        raise ValueError(f"defaults: unknown training flags {sorted(unknown)}")
-    defaults = {**TRAINING_DEFAULTS, **defaults}
-    group = parser.add_argument_group("training loop and optimizer")
+def _or_none(parse):
+    """The type `parse`, or None for the word "none" (a setting that may be left out)."""
 
-    def add(flag, help, **kw):  # the parser's ArgumentDefaultsHelpFormatter shows the default
-        if suppress_defaults:
-            group.add_argument(flag, help=help, **kw)
-        else:
-            group.add_argument(flag, help=help, default=defaults[flag[2:].replace("-", "_")], **kw)
+    def parse_or_none(text):
+        return None if text.lower() == NONE else parse(text)
 
-    add("--batch-size", type=positive_int, help="sequences per step")
-    add("--max-iters", type=non_negative_int, help="training steps (0: only evaluate)")
-    add("--learning-rate", type=float, help="AdamW's peak learning rate")
-    add("--min-lr", type=float,
-        help="the floor of the cosine decay, reached at --lr-decay-iters "
-        "(none: --learning-rate, i.e. one constant rate)")  # fmt: skip
-    add("--warmup-iters", type=non_negative_int, help="steps of linear warm-up of the rate")
-    add(
-        "--lr-decay-iters", type=positive_int, help="the step the decay ends at (none: --max-iters)"
-    )
-    add("--weight-decay", type=float, help="AdamW's decoupled decay, on matrices only")
-    add("--beta1", type=float, help="AdamW's decay rate of the mean of the gradient")
-    add("--beta2", type=float, help="AdamW's decay rate of the mean of its square")
-    add("--grad-clip", type=float, help="the largest global gradient norm (0: no clipping)")
-    add("--eval-interval", type=positive_int, help="steps between evaluations")
-    add("--patience", type=positive_int,
-        help="stop after this many evaluations without a better val loss "
-        "(none: never)")  # fmt: skip
+    return parse_or_none
+
+
+def _argument(check):
+    """The argparse keywords (type, choices) for a setting with this check."""
+    if isinstance(check, Choice):
+        options = list(check.options) + ([NONE] if check.optional else [])
+        return {"type": _or_none(str) if check.optional else str, "choices": options + [None]}
+    parse = {Count: whole_number(), Number: number, Flag: boolean}.get(type(check), str)
+    return {"type": _or_none(parse) if getattr(check, "optional", False) else parse}
+
+
+def add_setting_flags(parser, config_class, names, title=None):
+    """A flag for each named setting of config_class: --name-with-dashes, typed by the setting's
+    check, with its help and default. The flags default to argparse.SUPPRESS, so parsing gives
+    only the settings the user typed (a resumed run changes just those; a new config takes
+    its own defaults for the rest); their range is the config's to check."""
+    group = parser.add_argument_group(title) if title else parser
+    fields = config_class.__dataclass_fields__
+    for name in names:
+        field = fields[name]
+        shown = NONE if field.default is None else field.default
+        help_text = in_flags(f"{field.metadata['help']} (default: {shown})", config_class)
+        check = field.metadata["check"]
+        if isinstance(check, Flag) and field.default is False:  # a switch: --scratch
+            group.add_argument(
+                flag(name),
+                dest=name,
+                default=argparse.SUPPRESS,
+                action="store_true",
+                help=in_flags(field.metadata["help"], config_class),
+            )
+            continue
+        kw = _argument(check)
+        if "choices" in kw:  # argparse lists them in the usage line; none is a choice too
+            kw["metavar"] = "{" + ",".join(str(c) for c in kw["choices"] if c is not None) + "}"
+        group.add_argument(flag(name), dest=name, default=argparse.SUPPRESS, help=help_text, **kw)
+
+
+def settings_given(args, config_class):
+    """The settings of config_class among the parsed flags (those the user typed)."""
+    return {k: v for k, v in vars(args).items() if k in config_class.__dataclass_fields__}
+
+
+def progress_bar(quiet):
+    """A run's progress bar factory: tqdm, hidden by --quiet and when stderr is not a terminal
+    (a bar there is a flood of lines; the evaluation lines it writes still print)."""
+    hidden = quiet or not sys.stderr.isatty()
+
+    def progress(**kw):
+        return tqdm(unit="step", dynamic_ncols=True, disable=hidden, **kw)
+
+    return progress
 
 
 def add_sampling_args(parser):
-    """The sampling flags of `sample`."""
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
-    parser.add_argument("--top-k", type=positive_int, default=None,
-                        help="sample among the k most likely tokens (none: all)")  # fmt: skip
-    parser.add_argument("--top-p", type=float, default=None,
-                        help="sample from the smallest set of tokens whose probability reaches "
-                        "p (none: all)")  # fmt: skip
-    parser.add_argument("--max-new-tokens", type=non_negative_int, default=300,
-                        help="tokens to generate")  # fmt: skip
+    """The sampling flags of `sample`: models.sampling.Sampling checks their values."""
+    parser.add_argument("--temperature", type=number, default=0.8, help="0 means greedy")
+    parser.add_argument(
+        "--top-k", type=positive_int, default=None, help="sample among the k most likely tokens"
+    )
+    parser.add_argument(
+        "--top-p",
+        type=number,
+        default=None,
+        help="sample from the smallest set of tokens whose probability reaches p",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=non_negative_int, default=300, help="tokens to generate"
+    )

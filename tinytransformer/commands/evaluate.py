@@ -23,20 +23,36 @@ from tinytransformer.evaluation.latency import measure_latency
 from tinytransformer.evaluation.perplexity import perplexity
 from tinytransformer.evaluation.rouge import DEFAULT_TYPES, corpus_rouge
 from tinytransformer.files import describe_os_error, write_atomic
+from tinytransformer.models.sampling import Sampling
 from tinytransformer.text.corpora import CORPUS_NAMES
 from tinytransformer.text.dataset import prepare_data
-from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
+from tinytransformer.training.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_generator,
+    saved_setting,
+)
 
 
-def evaluate_run(out, checkpoint=None, split="val", n_prompts=5, prompt_tokens=16,
-                 max_new_tokens=50, seed=0, progress=True, data=None):  # fmt: skip
+def evaluate_run(
+    out,
+    *,
+    checkpoint=None,
+    split="val",
+    n_prompts=5,
+    prompt_tokens=16,
+    max_new_tokens=50,
+    seed=0,
+    progress=True,
+    data=None,
+):
     """Perplexity of the run's model on a split of its corpus, and generation latency.
 
     data: the corpus (a name or a path); default the one the run was trained on.
     """
     path = checkpoint or find_checkpoint(out)
     ckpt = load_generator(path)
-    trained_on = ckpt.meta.get("extra", {}).get("args", {}).get("data", "python-docs")
+    trained_on = saved_setting(ckpt, "data", "python-docs")
     corpus = trained_on if data is None else data
     if corpus not in CORPUS_NAMES and not Path(corpus).is_file():
         where = Path(corpus).resolve()
@@ -53,9 +69,8 @@ def evaluate_run(out, checkpoint=None, split="val", n_prompts=5, prompt_tokens=1
     # latency prompts: windows of the same split, at evenly spaced offsets
     starts = np.linspace(0, len(ids) - prompt_tokens - 1, n_prompts).astype(int)
     prompts = [ids[s : s + prompt_tokens] for s in starts]
-    lat = measure_latency(
-        model, prompts, max_new_tokens, temperature=0.8, top_k=40, rng=np.random.default_rng(seed)
-    )
+    sampling = Sampling(temperature=0.8, top_k=40)
+    lat = measure_latency(model, prompts, max_new_tokens, sampling, rng=np.random.default_rng(seed))
     return {
         "checkpoint": str(path),
         "step": ckpt.step,
@@ -131,10 +146,14 @@ def main(argv=None):
         "--max-new-tokens", type=positive_int, default=50, help="tokens per latency prompt"
     )
     p.add_argument("--prompts", type=positive_int, default=5, help="number of latency prompts")
-    p.add_argument("--task", nargs="+", metavar="FILE", default=None,
-                   help="HYPOTHESES REFERENCES [REFERENCES ...]: score BLEU and ROUGE")  # fmt: skip
-    p.add_argument("--data", default=None,
-                   help="the corpus to evaluate on (none: the run's own)")  # fmt: skip
+    p.add_argument(
+        "--task",
+        nargs="+",
+        metavar="FILE",
+        default=None,
+        help="HYPOTHESES REFERENCES [REFERENCES ...]: score BLEU and ROUGE",
+    )
+    p.add_argument("--data", default=None, help="the corpus to evaluate on (none: the run's own)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/eval.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
@@ -149,9 +168,14 @@ def main(argv=None):
             print(json.dumps(result, indent=2))
             return
         result = evaluate_run(
-            args.out, args.checkpoint, args.split, args.prompts,
-            max_new_tokens=args.max_new_tokens, progress=not args.quiet, data=args.data,
-        )  # fmt: skip
+            args.out,
+            checkpoint=args.checkpoint,
+            split=args.split,
+            n_prompts=args.prompts,
+            max_new_tokens=args.max_new_tokens,
+            progress=not args.quiet,
+            data=args.data,
+        )
     except (CheckpointError, ValueError, FileNotFoundError, ConnectionError) as e:
         sys.exit(f"error: {e}")
     except OSError as e:

@@ -1,18 +1,21 @@
-"""`python -m tinytransformer COMMAND ...`: dispatch to the command's module."""
+"""`python -m tinytransformer COMMAND ...`: dispatch to the command's module.
+
+Only the command that runs is imported: `sample` does not pay for what `train` or `grade` need
+(importlib, here and only here; nothing imports this module back, so no cycle can hide in it).
+"""
 
 import argparse
+import importlib
 import sys
 
-from tinytransformer.commands import evaluate, exercises, export, finetune, grade, sample, train
-
-COMMANDS = {  # in the order of the data flow
-    "train": (train, "train a model (default: a GPT on the embedded corpus)"),
-    "sample": (sample, "sample text from a trained model"),
-    "eval": (evaluate, "perplexity and latency of a run, or BLEU/ROUGE of files"),
-    "finetune": (finetune, "fine-tune a model on the topic classification task"),
-    "export": (export, "write a run's GPT as a Hugging Face directory"),
-    "exercises": (exercises, "build the student notebooks, or list the exercises"),
-    "grade": (grade, "run submitted notebooks and tabulate every exercise's status"),
+COMMANDS = {  # name -> (its module in tinytransformer.commands, what it does), in data-flow order
+    "train": ("train", "train a model (default: a GPT on the embedded corpus)"),
+    "sample": ("sample", "sample text from a trained model"),
+    "eval": ("evaluate", "perplexity and latency of a run, or BLEU/ROUGE of files"),
+    "finetune": ("finetune", "fine-tune a model on the topic classification task"),
+    "export": ("export", "write a run's GPT as a Hugging Face directory"),
+    "exercises": ("exercises", "build the student notebooks, or list the exercises"),
+    "grade": ("grade", "run submitted notebooks and tabulate every exercise's status"),
 }
 
 
@@ -28,5 +31,5 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv or ["--help"])
         return
-    module, _ = COMMANDS[argv[0]]
+    module = importlib.import_module(f"tinytransformer.commands.{COMMANDS[argv[0]][0]}")
     module.main(argv[1:])

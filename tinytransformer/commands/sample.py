@@ -4,12 +4,12 @@ The sampling rule is models/sampling.py, generation with its KV cache models/gpt
 """
 
 import argparse
-import math
 import sys
 
-from tinytransformer.commands.args import add_sampling_args, positive_int
+from tinytransformer.commands.args import add_sampling_args, in_flags, positive_int
 from tinytransformer.models.gpt import GPT, generate_text
 from tinytransformer.models.hf import resolve
+from tinytransformer.models.sampling import Sampling
 from tinytransformer.text.pretrained import load_pretrained_tokenizer
 from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
 
@@ -22,30 +22,32 @@ def build_parser():
     )
     parser.add_argument("--out", default="out", help="the training run's directory")
     parser.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
-    parser.add_argument("--hf", default=None, metavar="DIR",
-                        help="a Hugging Face GPT-2 directory (or a name in the local HF cache, "
-                        "e.g. gpt2) instead of a run")  # fmt: skip
+    parser.add_argument(
+        "--hf",
+        default=None,
+        metavar="DIR",
+        help="a Hugging Face GPT-2 directory (or a name in the local HF cache, e.g. gpt2) "
+        "instead of a run",
+    )
     parser.add_argument("--prompt", default="", help="text to continue (empty: a newline)")
     parser.add_argument("--num-samples", type=positive_int, default=1, help="texts to sample")
     parser.add_argument("--seed", type=int, default=1337, help="the first sample's seed")
     parser.add_argument("--no-cache", action="store_true", help="generate without the KV cache")
-    parser.add_argument("--allow-special", action="store_true",
-                        help="let the model sample special tokens ([PAD], ...)")  # fmt: skip
+    parser.add_argument(
+        "--allow-special",
+        action="store_true",
+        help="let the model sample special tokens ([PAD], ...)",
+    )
     add_sampling_args(parser)
     return parser
 
 
-def check_flags(args):
-    """The sampling flags, checked before the checkpoint is even read."""
-    if not math.isfinite(args.temperature) or args.temperature < 0:
-        sys.exit(f"error: --temperature: expected a finite number >= 0, got {args.temperature}")
-    if args.top_p is not None and not 0.0 < args.top_p <= 1.0:
-        sys.exit(f"error: --top-p: expected a probability in (0, 1], got {args.top_p}")
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    check_flags(args)
+    try:  # the sampling flags, checked before the checkpoint is even read
+        sampling = Sampling(args.temperature, args.top_k, args.top_p)
+    except (TypeError, ValueError) as e:
+        sys.exit(f"error: {in_flags(str(e), Sampling)}")
     try:
         if args.hf is not None:
             model = GPT.from_pretrained(args.hf)
@@ -68,10 +70,16 @@ def main(argv=None):
         sys.exit(f"error: --prompt {args.prompt!r}: {str(e).removeprefix('text: ')}")
     try:
         for i in range(args.num_samples):
-            text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens,
-                                 args.temperature, args.top_k, args.top_p, args.seed + i,
-                                 use_cache=not args.no_cache,
-                                 allow_special=args.allow_special)  # fmt: skip
+            text = generate_text(
+                model,
+                tokenizer,
+                args.prompt,
+                args.max_new_tokens,
+                **vars(sampling),
+                seed=args.seed + i,
+                use_cache=not args.no_cache,
+                allow_special=args.allow_special,
+            )
             print(text)
             print("-" * 40)
     except ValueError as e:

@@ -1,7 +1,7 @@
 """Generation latency: time to first token, tokens per second, p50 / p95 over responses.
 
-The model contract: `model.generate_iter(idx, max_new_tokens, **sampling)` yielding one (B, 1)
-array per new token, and `model.training`, `model.eval()`, `model.train()`.
+The model contract: `model.generate_iter(idx, max_new_tokens, sampling, rng=...)` yielding one
+(B, 1) array per new token, and `model.training`, `model.eval()`, `model.train()`.
 Left out: batched latency, memory use.
 """
 
@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from tinytransformer.checks import check_count
+from tinytransformer.models.sampling import DEFAULT_SAMPLING
 from tinytransformer.models.transformer import evaluating
 
 
@@ -41,11 +43,13 @@ class LatencyResult:
         return asdict(self)  # nested dataclasses become dicts: ready for json.dump
 
 
-def measure_latency(model, prompts, max_new_tokens, clock=time.perf_counter, **sampling):
+def measure_latency(
+    model, prompts, max_new_tokens, sampling=DEFAULT_SAMPLING, *, rng=None, clock=time.perf_counter
+):
     """Time one response per prompt (batch 1) with `model.generate_iter`.
 
-    prompts: list of 1-D int arrays. sampling: passed on to generate_iter (temperature, top_k,
-    top_p, rng, use_cache). clock: a function returning seconds; tests pass a fake one.
+    prompts: list of 1-D int arrays. sampling, rng: how the tokens are drawn (a Sampling and a
+    numpy Generator). clock: a function returning seconds; tests pass a fake one.
     The clock starts just before generate_iter is called, so the time to first token includes
     reading the prompt (the prefill).
     """
@@ -53,10 +57,7 @@ def measure_latency(model, prompts, max_new_tokens, clock=time.perf_counter, **s
         raise TypeError(
             f"prompts: expected a non-empty list of 1-d int arrays, got {type(prompts).__name__}"
         )
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-        raise TypeError(f"max_new_tokens: expected an int, got {type(max_new_tokens).__name__}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens: expected at least 1, got {max_new_tokens}")
+    check_count("max_new_tokens", max_new_tokens, low=1)
     for i, p in enumerate(prompts):
         ok = isinstance(p, np.ndarray) and p.ndim == 1 and np.issubdtype(p.dtype, np.integer)
         if not ok or len(p) == 0:
@@ -70,7 +71,7 @@ def measure_latency(model, prompts, max_new_tokens, clock=time.perf_counter, **s
             start = clock()
             first = None
             n_tokens = 0
-            for _ in model.generate_iter(idx, max_new_tokens, **sampling):  # each (1, 1)
+            for _ in model.generate_iter(idx, max_new_tokens, sampling, rng=rng):  # (1, 1) each
                 if first is None:
                     first = clock()
                 n_tokens += 1

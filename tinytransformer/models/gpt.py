@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 
-from tinytransformer.checks import check_ids
+from tinytransformer.checks import check_count, check_ids
 from tinytransformer.models.block import block_keys_values
 from tinytransformer.models.hf import read_pretrained, write_pretrained
-from tinytransformer.models.sampling import sample_next
+from tinytransformer.models.sampling import DEFAULT_SAMPLING, Sampling, sample_next
 from tinytransformer.models.transformer import WTE, Transformer, evaluating
 
 
@@ -50,28 +50,47 @@ class GPT(Transformer):
             tokenizer.save_pretrained(folder)
         return folder
 
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, rng=None,
-                 use_cache=True, suppress=None):  # fmt: skip
+    def generate(
+        self,
+        idx,
+        max_new_tokens,
+        *,
+        temperature=1.0,
+        top_k=None,
+        top_p=None,
+        rng=None,
+        use_cache=True,
+        suppress=None,
+    ):
         """Continue idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
 
-        temperature=0 picks the most likely token (greedy). See sampling.sample_next for top_k
+        temperature=0 picks the most likely token (greedy). See sampling.Sampling for top_k
         and top_p. suppress: ids never to sample (generate_text passes the tokenizer's special
         tokens). A prompt longer than block_size is cropped from the left, with a warning.
         """
-        steps = self.generate_iter(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
-                                   suppress)  # fmt: skip
+        sampling = Sampling(temperature, top_k, top_p)
+        steps = self.generate_iter(
+            idx, max_new_tokens, sampling, rng=rng, use_cache=use_cache, suppress=suppress
+        )
         return np.concatenate([idx, *steps], axis=1)
 
-    def generate_iter(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-                      rng=None, use_cache=True, suppress=None):  # fmt: skip
-        """Like generate, but yields each new token (B, 1) as soon as it is sampled.
-
-        The arguments are checked here, when it is called, not at the first token."""
+    def generate_iter(
+        self,
+        idx,
+        max_new_tokens,
+        sampling=DEFAULT_SAMPLING,
+        *,
+        rng=None,
+        use_cache=True,
+        suppress=None,
+    ):
+        """Like generate, with the settings as one Sampling, yielding each new token (B, 1) as
+        soon as it is sampled. The arguments are checked here, when it is called, not at the
+        first token."""
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int | np.integer):
-            raise TypeError(f"max_new_tokens: expected an int, got {max_new_tokens!r}")
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens: expected a count >= 0, got {max_new_tokens}")
+        check_count("max_new_tokens", max_new_tokens)
+        if not isinstance(sampling, Sampling):
+            raise TypeError(f"sampling: expected a Sampling, got {type(sampling).__name__}")
         blocked = np.zeros(self.config.vocab_size, dtype=bool)  # (V,) ids never sampled
         if suppress is not None:
             ids = np.asarray(suppress)  # not cast: check_ids refuses float ids
@@ -91,11 +110,10 @@ class GPT(Transformer):
                 stacklevel=2,
             )
             idx = idx[:, -bs:]
-        return self._sample_steps(idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
-                                  blocked if blocked.any() else None)  # fmt: skip
+        blocked = blocked if blocked.any() else None
+        return self._sample_steps(idx, max_new_tokens, sampling, rng, use_cache, blocked)
 
-    def _sample_steps(self, idx, max_new_tokens, temperature, top_k, top_p, rng, use_cache,
-                      blocked):  # fmt: skip
+    def _sample_steps(self, idx, max_new_tokens, sampling, rng, use_cache, blocked):
         """The generator behind generate_iter, on checked arguments; blocked: (V,) bool or None."""
         bs = self.config.block_size
         with evaluating(self):
@@ -117,13 +135,24 @@ class GPT(Transformer):
                 logits = x[:, -1] @ self.params[WTE].T  # (B, V) the last position's logits
                 if blocked is not None:
                     logits[:, blocked] = -np.inf  # suppressed ids: probability 0
-                nxt = sample_next(logits, temperature, top_k, top_p, rng)[:, None]  # (B, 1)
+                nxt = sample_next(logits, sampling, rng)[:, None]  # (B, 1)
                 context = np.concatenate([context, nxt], axis=1)
                 yield nxt
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None,
-                  top_p=None, seed=None, use_cache=True, allow_special=False):  # fmt: skip
+def generate_text(
+    model,
+    tokenizer,
+    prompt,
+    max_new_tokens,
+    *,
+    temperature=0.8,
+    top_k=None,
+    top_p=None,
+    seed=None,
+    use_cache=True,
+    allow_special=False,
+):
     """Encode prompt, generate, decode -> the whole text (prompt + continuation).
 
     An empty prompt starts from a newline. tokenizer: anything with encode and decode (and
@@ -133,6 +162,14 @@ def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top
     idx = np.array([ids], dtype=np.int64)  # (1, T)
     special = getattr(tokenizer, "special_ids", None)
     suppress = None if allow_special or special is None else special
-    out = model.generate(idx, max_new_tokens, temperature, top_k, top_p,
-                         np.random.default_rng(seed), use_cache, suppress)  # fmt: skip
+    out = model.generate(
+        idx,
+        max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        rng=np.random.default_rng(seed),
+        use_cache=use_cache,
+        suppress=suppress,
+    )
     return tokenizer.decode(out[0].tolist())

@@ -1,20 +1,41 @@
-"""Batching: token ids -> a train/validation split -> (x, y) windows; variable-length examples
--> one padded array with its attention mask.
+"""Batching: token ids -> a train/validation split -> batches of windows; variable-length
+examples -> one padded array with its attention mask.
 
     train_ids, val_ids = split_ids(ids)               # contiguous, no shuffle: no leakage
     data = TokenData(train_ids, val_ids)
-    x, y = data.get_batch("train", B, T, rng)         # (B, T) int64 each, y is x shifted by one
+    batch = data.get_batch("train", B, T, rng)        # a Batch: idx, targets (B, T) int64 each
     ids, attention_mask = pad_batch(sequences, pad_id, block_size)   # (N, T) each
+
+Every batch function of the package returns a Batch, and the training loop takes one:
+`model(*batch)` is `model(idx, targets, attention_mask)`.
 
 Left out: shuffled epochs (batches are independent random windows, as in nanoGPT), packing of
 several examples into one window, and sorting examples by length before padding.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
-from tinytransformer.checks import check_ids
+from tinytransformer.checks import check_count, check_ids
 
 SPLITS = ("train", "val")
+
+
+class Batch(NamedTuple):
+    """One batch of the training loop: the model reads `idx`, predicts `targets`, and attends
+    only to the positions where `attention_mask` is 1.
+
+    idx:            (B, T) int64 token ids
+    targets:        (B, T) int64, the id each position should predict (-100: nothing), or (B,)
+                    labels for a classifier
+    attention_mask: (B, T), 1 for a real token and 0 for padding; None when nothing is padded
+                    (windows cut from a token stream)
+    """
+
+    idx: np.ndarray
+    targets: np.ndarray
+    attention_mask: np.ndarray = None
 
 
 def train_size(n, val_fraction):
@@ -39,7 +60,7 @@ class TokenData:
     """Train and validation token streams, and random (x, y) windows drawn from them.
 
     >>> data = TokenData(np.arange(100), np.arange(100, 120))
-    >>> x, y = data.get_batch("val", 2, 4, np.random.default_rng(0))
+    >>> x, y, _ = data.get_batch("val", 2, 4, np.random.default_rng(0))
     >>> x.shape, bool((y[:, :-1] == x[:, 1:]).all())
     ((2, 4), True)
     """
@@ -51,16 +72,16 @@ class TokenData:
     def get_batch(self, split, batch_size, block_size, rng):
         """Draw `batch_size` random windows of `block_size` + 1 tokens from `split`.
 
-        Returns x, y: (B, T) int64, with y[b, t] = x[b, t + 1] (the next token is the target).
-        The offsets come from `rng` only, so the same generator state gives the same batch.
+        Returns Batch(idx, targets): (B, T) int64 each, with targets[b, t] = idx[b, t + 1] (the
+        next token is the target) and no attention mask (a window has no padding). The offsets
+        come from `rng` only, so the same generator state gives the same batch.
         """
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-        for name, value in (("batch_size", batch_size), ("block_size", block_size)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_count("batch_size", batch_size, low=1)
+        check_count("block_size", block_size, low=1)
         ids = self.train_ids if split == "train" else self.val_ids
         if len(ids) < block_size + 1:
             raise ValueError(
@@ -71,7 +92,7 @@ class TokenData:
         # Offsets o in [0, N - T - 1], so the target window o+1 .. o+T still fits.
         offsets = rng.integers(0, len(ids) - block_size, size=batch_size)  # (B,)
         index = offsets[:, None] + np.arange(block_size)  # (B, T)
-        return ids[index], ids[index + 1]  # (B, T), (B, T)
+        return Batch(ids[index], ids[index + 1])  # (B, T), (B, T)
 
     def __repr__(self):
         return f"TokenData(train={len(self.train_ids)} tokens, val={len(self.val_ids)} tokens)"
@@ -100,10 +121,7 @@ def pad_batch(sequences, pad_id, block_size):
     >>> ids.tolist(), mask.tolist()
     ([[5, 6], [8, 0]], [[1, 1], [1, 0]])
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer):
-        raise TypeError(f"block_size: expected an int, got {type(block_size).__name__}")
-    if block_size < 1:
-        raise ValueError(f"block_size: expected a positive int, got {block_size}")
+    check_count("block_size", block_size, low=1)
     rows = []
     for n, s in enumerate(sequences):
         s = np.asarray(s)

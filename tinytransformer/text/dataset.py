@@ -1,7 +1,7 @@
 """From a corpus name to batches, in one call: load, clean, split, train a tokenizer, encode.
 
     tok, data = prepare_data("python-docs")     # char tokenizer, 90/10 split
-    x, y = data.get_batch("train", B, T, rng)   # (B, T) int64 each
+    batch = data.get_batch("train", B, T, rng)  # Batch(idx, targets): (B, T) int64 each
 
 The steps, in the order prepare_data runs them:
     text = clean_text(load_corpus("python-docs"))      # corpora.py

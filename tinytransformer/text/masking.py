@@ -10,13 +10,14 @@ model (models.MaskedLM, bidirectional) learns to predict them from the tokens on
 - `mlm_batch`: a masked batch of fixed windows from a token stream.
 
 Left out: whole-word masking, span masking (SpanBERT, T5), next-sentence prediction, and
-dynamic padding of the token stream (stream windows are always full, so their mask is all ones).
+dynamic padding of the token stream (stream windows are always full: no attention mask).
 """
 
 import numpy as np
 
-from tinytransformer.checks import check_ids
+from tinytransformer.checks import check_ids, check_number
 from tinytransformer.ops.cross_entropy import IGNORE_INDEX
+from tinytransformer.text.batching import Batch
 
 # BERT's split of the selected tokens: [MASK], a random ordinary token, unchanged.
 MASK_FRACTION, RANDOM_FRACTION = 0.8, 0.1
@@ -51,8 +52,7 @@ def mask_tokens(ids, rng, tokenizer, mask_prob=0.15):
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    if not 0.0 <= mask_prob <= 1.0:
-        raise ValueError(f"mask_prob: expected a probability in [0, 1], got {mask_prob!r}")
+    check_number("mask_prob", mask_prob, low=0.0, high=1.0)
     V = tokenizer.vocab_size
     check_ids("ids", ids, high=V)
     special = np.asarray(tokenizer.special_ids)
@@ -75,11 +75,10 @@ def mask_tokens(ids, rng, tokenizer, mask_prob=0.15):
 def mlm_batch(data, split, batch_size, block_size, rng, tokenizer, mask_prob=0.15):
     """A masked-LM batch of random windows from a token stream (a batching.TokenData).
 
-    Returns inputs, targets, attention_mask: (B, T) int64 each. Windows cut from a stream have
-    no padding, so attention_mask is all ones; it is returned so that the training loop passes
-    the same three arrays for stream batches and for padded ones (pad_batch + mask_tokens).
-    The window offsets and the masking both draw from rng, in that order.
+    Returns Batch(inputs, targets): (B, T) int64 each, with no attention mask (windows cut from
+    a stream have no padding). The window offsets and the masking both draw from rng, in that
+    order.
     """
-    x, _ = data.get_batch(split, batch_size, block_size, rng)  # (B, T); next-token y unused
+    x, _, _ = data.get_batch(split, batch_size, block_size, rng)  # (B, T); next-token y unused
     inputs, targets = mask_tokens(x, rng, tokenizer, mask_prob)
-    return inputs, targets, np.ones(x.shape, dtype=np.int64)
+    return Batch(inputs, targets)

@@ -3,8 +3,9 @@
 Inside the .npz (a zip of .npy arrays, read with allow_pickle=False):
     "param/<name>"   the model's parameters, GPT-2's names
     "optim/<key>"    the optimizer's moments and step count (AdamW.state_dict)
-    "__meta__"       UTF-8 JSON as a uint8 array: model class and config, dtype, step, the
-                     states of the random generators, the tokenizer, the training arguments
+    "__meta__"       UTF-8 JSON as a uint8 array: the model's kind (models/kinds.py) and
+                     config, dtype, step, the states of the random generators, the tokenizer,
+                     and `extra` (a run's settings, training/config.py, and its best val loss)
 
 Files are written atomically: to a temporary file beside the target, then renamed over it, so a
 crash or Ctrl-C mid-write leaves the previous checkpoint intact. Only finite weights are ever
@@ -12,6 +13,7 @@ written, and a file whose weights are not finite floats is refused on loading: a
 always a model that can be trained on, sampled from and evaluated.
 """
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -24,8 +26,9 @@ import numpy as np
 from tinytransformer.files import describe_os_error, write_atomic
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
-from tinytransformer.models.transformer import MaskedLM
+from tinytransformer.models.kinds import MODEL_KINDS, kind_of
 from tinytransformer.text.tokenizers import tokenizer_from_dict
+from tinytransformer.training.config import ConfigError
 
 FORMAT = "tinytransformer-checkpoint"
 VERSION = 1
@@ -35,7 +38,8 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or does not match what it is loaded into."""
 
 
-MODEL_CLASSES = {"GPT": GPT, "MaskedLM": MaskedLM}  # class name -> class, to rebuild a model
+# checkpoints written before models/kinds.py named the kinds "model_class": their class names
+OLD_CLASS_NAMES = {cls.__name__: kind for kind, cls in MODEL_KINDS.items()}
 
 
 @dataclass
@@ -68,7 +72,7 @@ def save_checkpoint(path, model, tokenizer=None, optimizer=None, step=0, rngs=No
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "model_class": type(model).__name__,
+        "model": kind_of(model),
         "config": model.config.to_dict(),
         "dtype": model.dtype.name,
         "step": int(step),
@@ -154,10 +158,12 @@ def load_checkpoint(path, dtype=None):
     """Rebuild the model (and tokenizer) a checkpoint describes -> Checkpoint."""
     path = Path(path)
     meta, params, optim = read_checkpoint(path)
-    name = meta.get("model_class")
-    cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise CheckpointError(f"{path}: model_class {name!r} is not one of {sorted(MODEL_CLASSES)}")
+    kind = meta.get("model", OLD_CLASS_NAMES.get(str(meta.get("model_class"))))
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        raise CheckpointError(
+            f"{path}: its model kind {kind!r} is not one of {', '.join(MODEL_KINDS)}"
+        )
+    cls = MODEL_KINDS[kind]
     try:
         if not isinstance(meta["config"], dict) or not isinstance(meta["rng"], dict):
             raise TypeError("its config and rng entries must be JSON objects")
@@ -176,18 +182,53 @@ def load_checkpoint(path, dtype=None):
     return Checkpoint(path, model, tokenizer, step, optim, meta["rng"], meta)
 
 
+def load_backbone(path, kind=None, dropout=None, sizes=None):
+    """A checkpoint's model and tokenizer, to start a new run from (pretraining's and
+    fine-tuning's init_from) -> Checkpoint. kind: the model kind the run expects (None: any);
+    dropout: the new run's (None: the checkpoint's); sizes: the sizes the run asks for, each
+    checked against the checkpoint's model (None: not asked)."""
+    ckpt = load_checkpoint(path)
+    if ckpt.tokenizer is None:
+        raise CheckpointError(f"{path}: has no tokenizer to encode text with")
+    if kind is not None and kind != kind_of(ckpt.model):
+        raise ConfigError(
+            "model", f"{kind} does not match {path}, which holds a {kind_of(ckpt.model)} model"
+        )
+    check_sizes(sizes or {}, ckpt.model.config, path)
+    if dropout is not None:  # re-checked by the config
+        ckpt.model.config = dataclasses.replace(ckpt.model.config, dropout=dropout)
+    return ckpt
+
+
+def check_sizes(sizes, config, path):
+    """Every size asked for (name -> value, None: not asked) equals the checkpoint's config."""
+    for name, value in sizes.items():
+        if value is not None and value != getattr(config, name):
+            raise ConfigError(
+                name, f"{value} does not match {path}, whose model has {getattr(config, name)}"
+            )
+
+
 def load_generator(path):
     """load_checkpoint for sampling and evaluation: the model must be a GPT (a masked LM does
     not generate text) and the checkpoint must carry its tokenizer."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.model, GPT):
         raise CheckpointError(
-            f"{path}: holds a {type(ckpt.model).__name__}; generating text needs a GPT "
-            "(train one with --objective clm)"
+            f"{path}: holds a model of kind {kind_of(ckpt.model)}; generating text needs a gpt "
+            "(pretrain one with model gpt)"
         )
     if ckpt.tokenizer is None:
         raise CheckpointError(f"{path}: has no tokenizer, so text cannot be encoded for it")
     return ckpt
+
+
+def saved_setting(ckpt, name, default=None):
+    """One setting the checkpoint's run was trained with: from its saved config (older
+    checkpoints saved their command-line flags, "args", which hold the same names)."""
+    extra = ckpt.meta.get("extra", {})
+    settings = extra.get("config") or extra.get("args") or {}
+    return settings.get(name, default) if isinstance(settings, dict) else default
 
 
 def find_checkpoint(out_dir):

@@ -2,8 +2,8 @@
 
 One step reads like the data flow:
 
-    idx, targets, mask = next_batch()            # tokenize -> batch
-    logits, loss = model(idx, targets, mask)     # forward -> loss
+    batch = next_batch()                         # tokenize -> batch (text.batching.Batch)
+    logits, loss = model(*batch)                 # forward -> loss
     model.backward()                             # backward
     clip_grad_norm(model, grad_clip)             # one bad batch must not throw the weights far
     optimizer.step()                             # AdamW, at the schedule's learning rate
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinytransformer.models.transformer import evaluating
+from tinytransformer.text.batching import Batch
 from tinytransformer.training.optimizer import clip_grad_norm
 
 
@@ -37,15 +38,16 @@ class TrainingError(RuntimeError):
 def train_step(model, optimizer, batch, grad_clip, step):
     """One step on one batch: forward, backward, clip, AdamW -> (loss, gradient norm).
 
-    batch: (idx, targets, attention_mask or None). grad_clip: the largest gradient norm, or 0 /
-    None for no clipping (the norm is then only measured). A non-finite loss or gradient norm
-    raises TrainingError before the optimizer touches the weights.
+    batch: a text.batching.Batch (idx, targets, attention_mask). grad_clip: the largest gradient
+    norm, or 0 / None for no clipping (the norm is then only measured). A non-finite loss or
+    gradient norm raises TrainingError before the optimizer touches the weights.
     """
-    idx, targets, mask = batch
+    if not isinstance(batch, Batch):
+        raise TypeError(f"batch: expected a text.batching.Batch, got {type(batch).__name__}")
     model.train()
     with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported just below
         # forward -> loss
-        _, loss = model(idx, targets, attention_mask=mask)
+        _, loss = model(batch.idx, batch.targets, attention_mask=batch.attention_mask)
         loss = float(loss)
         if not math.isfinite(loss):
             raise TrainingError(f"step {step}: loss {loss} is not finite")
@@ -55,9 +57,17 @@ def train_step(model, optimizer, batch, grad_clip, step):
         norm = clip_grad_norm(model, grad_clip or None, names=optimizer.names)
     if not math.isfinite(norm):
         raise TrainingError(f"step {step}: gradient norm {norm} is not finite")
-    # AdamW
-    optimizer.step()
+    # AdamW; a finite norm vouches that every gradient is finite, so step need not scan them again
+    optimizer.step(grads_checked=True)
     return loss, norm
+
+
+def mean_loss(model, batches):
+    """The mean loss of the model over some batches (text.batching.Batch), in eval mode (no
+    dropout): an evaluation. Give the same batches at every evaluation and the points of a
+    learning curve compare with each other."""
+    with evaluating(model):
+        return float(np.mean([float(model(*batch)[1]) for batch in batches]))
 
 
 class BestWeights:
@@ -126,7 +136,7 @@ def fit(
 ):
     """Train from `step` to `max_iters` -> LoopResult.
 
-    next_batch():           the next training batch (idx, targets, attention_mask or None).
+    next_batch():           the next training batch, a text.batching.Batch.
     evaluate(step):         a dict of metrics with at least "val_loss"; the loop calls it with
                             the model in eval mode (no dropout) and puts it back after.
     schedule(step):         the learning rate of a step (a schedule.Schedule).
@@ -137,8 +147,8 @@ def fit(
     on_eval(step, metrics, improved): called after each evaluation.
     on_step(step, loss, lr, seconds): called after each step; step is then the number of steps
                             done, seconds the time the step took (batch, forward, backward, AdamW).
-    before_step(step, optimizer) -> optimizer: may hand back another optimizer from this step
-                            on (fine-tuning's --head-warmup unfreezes the blocks this way).
+    before_step(step):      called before each step (fine-tuning's head_warmup unfreezes the
+                            blocks there).
     should_stop(step) -> bool: asked before each step; True ends the loop ("stopped").
     """
     best = BestWeights() if best is None else best
@@ -164,7 +174,7 @@ def fit(
         if should_stop is not None and should_stop(step):
             return LoopResult("stopped", step, losses, best)
         if before_step is not None:
-            optimizer = before_step(step, optimizer)
+            before_step(step)
         t0 = time.perf_counter()
         optimizer.lr = schedule(step)
         losses[step], _ = train_step(model, optimizer, next_batch(), grad_clip, step)

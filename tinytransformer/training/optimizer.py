@@ -68,12 +68,18 @@ class AdamW:
         self.beta2 = check_number("betas[1]", betas[1], low=0.0, below=1.0)
         self.eps = check_number("eps", eps, low=0.0)
         self.weight_decay = check_number("weight_decay", weight_decay, low=0.0)
-        self.names = _trainable_names(model, trainable)
+        self.set_trainable(trainable)
+
+    def set_trainable(self, trainable=None):
+        """Choose the parameters to train (default: every one not in `model.frozen`) and start
+        afresh: zero moments and t = 0, a new phase of training (fine-tuning's head warm-up
+        ends this way, when the blocks join the head)."""
+        self.names = _trainable_names(self.model, trainable)
         self.t = 0  # steps taken; the first step is t = 1
         self.m = {}  # first moments, one per trainable parameter, in its dtype
         self.v = {}  # second moments, likewise
         for name in self.names:
-            p = check_float(f"model.params[{name!r}]", model.params[name])
+            p = check_float(f"model.params[{name!r}]", self.model.params[name])
             if not p.flags.writeable:
                 raise ValueError(
                     f"model.params[{name!r}]: expected a writeable array (AdamW "
@@ -82,10 +88,16 @@ class AdamW:
             self.m[name] = np.zeros_like(p)
             self.v[name] = np.zeros_like(p)
 
-    def step(self):
-        """Take one AdamW step: read `model.grads`, update `model.params` in place, t += 1."""
+    def step(self, grads_checked=False):
+        """Take one AdamW step: read `model.grads`, update `model.params` in place, t += 1.
+
+        Every gradient is checked before anything is written: present, shaped and typed like its
+        parameter, and finite. grads_checked=True skips these checks, for a caller that vouches
+        for the gradients: the training loop, whose model's own backward made them and which has
+        just found their norm finite (one nan or inf anywhere makes the norm non-finite).
+        """
         params, grads = self.model.params, self.model.grads
-        for name in self.names:  # check everything before writing anything
+        for name in [] if grads_checked else self.names:  # check everything, then write
             _check_grad(name, params.get(name), grads.get(name), self.m[name])
             if not np.isfinite(grads[name]).all():  # one nan would spread into every moment
                 raise FloatingPointError(
@@ -107,36 +119,34 @@ class AdamW:
             p -= lr * m_hat / (np.sqrt(v_hat) + eps)  # in place: the model keeps its arrays
 
     def state_dict(self):
-        """Everything needed to continue bit for bit, as a flat dict of arrays (np.savez-ready).
+        """What continues bit for bit, as a flat dict of arrays (np.savez-ready): "t" (0-d int64),
+        and "m.<name>" and "v.<name>" (copies, in the parameter's dtype) for each trainable name.
 
-        Keys: "t" (0-d int64), "m.<name>" and "v.<name>" (copies, in the parameter's dtype) for
-        each trainable name, and the hyperparameters "hp.lr", "hp.beta1", "hp.beta2", "hp.eps",
-        "hp.weight_decay" as 0-d float64 arrays (float64 holds a Python float exactly).
+        The hyperparameters (lr, betas, eps, weight decay) are not in it: they are the run's
+        settings, saved with the run (training/config.py), so there is one source of them.
         """
         sd = {"t": np.array(self.t, dtype=np.int64)}
-        for key in _HPARAMS:
-            sd[f"hp.{key}"] = np.array(float(getattr(self, key)), dtype=np.float64)
         for name in self.names:
             sd[f"m.{name}"] = self.m[name].copy()
             sd[f"v.{name}"] = self.v[name].copy()
         return sd
 
     def load_state_dict(self, sd):
-        """Restore t, the moments and the hyperparameters saved by `state_dict`.
-
-        The moments are copied into this optimizer's own buffers. Every key, shape and dtype is
-        checked before anything is written, so a bad state dict leaves the optimizer unchanged.
+        """Restore t and the moments saved by `state_dict`, copied into this optimizer's own
+        buffers. Every key, shape and dtype is checked before anything is written, so a bad
+        state dict leaves the optimizer unchanged. The "hp.*" entries that older checkpoints
+        hold (their hyperparameters) are ignored: the run's settings give those now.
         """
-        expected = {"t"} | {f"hp.{k}" for k in _HPARAMS}
-        expected |= {f"{s}.{name}" for name in self.names for s in ("m", "v")}
+        sd = {k: v for k, v in sd.items() if not k.startswith("hp.")}
+        expected = {"t"} | {f"{s}.{name}" for name in self.names for s in ("m", "v")}
         missing = sorted(expected - set(sd))
         unexpected = sorted(set(sd) - expected)
         wrong = []
         for key in sorted(expected & set(sd)):
             got = np.asarray(sd[key])
-            if key == "t" or key.startswith("hp."):
-                if got.shape != ():
-                    wrong.append(f"{key}: expected a 0-d array, got shape {got.shape}")
+            if key == "t":
+                if got.shape != () or got.dtype.kind not in "iu":
+                    wrong.append(f"t: expected a 0-d integer array, got {got.dtype} {got.shape}")
                 continue
             want = self.m[key[2:]]
             if got.shape != want.shape or got.dtype != want.dtype:
@@ -155,19 +165,10 @@ class AdamW:
         t = int(sd["t"])
         if t < 0:
             raise ValueError(f"load_state_dict: t: expected a step count >= 0, got {t}")
-        hp = {}
-        for key in _HPARAMS:
-            below = 1.0 if key.startswith("beta") else None
-            hp[key] = check_number(f"hp.{key}", float(sd[f"hp.{key}"]), low=0.0, below=below)
         self.t = t
-        for key, value in hp.items():
-            setattr(self, key, value)
         for name in self.names:
             np.copyto(self.m[name], sd[f"m.{name}"])
             np.copyto(self.v[name], sd[f"v.{name}"])
-
-
-_HPARAMS = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
 
 def clip_grad_norm(model, max_norm, names=None):
