@@ -11,6 +11,7 @@ Tolerances, stated once:
   different orders; measured 6.5e-7) and 1e-10 in float64 (measured 1.7e-15).
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -677,19 +678,42 @@ def test_backward_errors_name_the_upstream_gradient():
         model.trunk_backward(np.zeros(x.shape), cache)
 
 
+DROPOUT = r"dropout: expected a finite number >= 0\.0 and < 1\.0, got "
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        (dict(n_layer=0), ValueError, "n_layer: expected a positive integer, got 0"),
-        (dict(n_head=-2), ValueError, "n_head: expected a positive integer, got -2"),
-        (dict(vocab_size=True), ValueError, "vocab_size: expected a positive integer, got True"),
-        (dict(block_size=8.0), ValueError, "block_size: expected a positive integer, got 8.0"),
+        (dict(n_layer=0), ValueError, "n_layer: expected a whole number >= 1, got 0"),
+        (dict(n_head=-2), ValueError, "n_head: expected a whole number >= 1, got -2"),
+        (dict(vocab_size=True), TypeError, "vocab_size: expected a whole number >= 1, got True"),
+        (dict(block_size=8.0), TypeError, r"block_size: expected a whole number >= 1, got 8\.0"),
         (dict(n_embd=10, n_head=4), ValueError, "n_embd: expected a multiple of n_head=4, got 10"),
-        (dict(dropout=True), TypeError, "dropout: expected a number, got True"),
-        (dict(dropout="0.1"), TypeError, "dropout: expected a number, got '0.1'"),
-        (dict(dropout=1.0), ValueError, r"dropout: expected a probability in \[0, 1\), got 1.0"),
-        (dict(dropout=1.5), ValueError, r"dropout: expected a probability in \[0, 1\), got 1.5"),
-        (dict(dropout=-0.1), ValueError, r"dropout: expected a probability in \[0, 1\), got -0.1"),
+        (
+            dict(dropout=True),
+            TypeError,
+            DROPOUT + r"True",
+        ),
+        (
+            dict(dropout="0.1"),
+            TypeError,
+            DROPOUT + r"'0\.1'",
+        ),
+        (
+            dict(dropout=1.0),
+            ValueError,
+            DROPOUT + r"1\.0",
+        ),
+        (
+            dict(dropout=1.5),
+            ValueError,
+            DROPOUT + r"1\.5",
+        ),
+        (
+            dict(dropout=-0.1),
+            ValueError,
+            DROPOUT + r"-0\.1",
+        ),
         (dict(bias="no"), TypeError, "bias: expected True or False, got 'no'"),
     ],
 )
@@ -698,6 +722,15 @@ def test_config_refuses_what_no_model_can_be_built_from(kwargs, error, message):
     probability below 1 (1 would drop everything), bias a bool; the error names the field."""
     with pytest.raises(error, match=f"^{message}$"):
         GPTConfig(**kwargs)
+
+
+def test_a_config_is_frozen_so_two_models_never_share_a_change():
+    config = GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    m1, m2 = GPT(config), GPT(config)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m1.config.n_head = 4
+    assert m2.config.n_head == 2
+    assert GPTConfig(n_layer=np.int64(3), dropout=np.float32(0.5)).to_dict()["n_layer"] == 3
 
 
 def test_config_accepts_numpy_integers_a_zero_dropout_and_numpy_bools():

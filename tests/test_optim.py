@@ -386,7 +386,7 @@ def test_get_lr_edges_and_errors():
         get_lr(0, 1e-3, 10, 5, 1e-4)
     with pytest.raises(ValueError, match="it"):
         get_lr(-1, 1e-3, 10, 100, 1e-4)
-    with pytest.raises(ValueError, match="warmup_iters"):
+    with pytest.raises(TypeError, match="warmup_iters"):
         get_lr(0, 1e-3, 2.5, 100, 1e-4)
 
 
@@ -541,16 +541,32 @@ def test_clip_grad_norm_errors_name_the_argument():
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, error, message",
     [
-        ((2.5, 1e-3, 10, 100, 1e-4), r"^it: expected an iteration number >= 0, got 2\.5$"),
-        ((True, 1e-3, 10, 100, 1e-4), r"^it: expected an iteration number >= 0, got True$"),
-        ((0, -1e-3, 10, 100, 1e-4), r"^learning_rate: expected a finite number >= 0\.0, got -0"),
-        ((0, 1e-3, 10, 100, -1e-4), r"^min_lr: expected a finite number >= 0\.0, got -0\.0001$"),
-        ((0, 1e-3, 2.5, 100, 1e-4), r"^warmup_iters: expected an iteration count >= 0, got 2\.5$"),
-        ((0, 1e-3, 10, -1, 1e-4), r"^lr_decay_iters: expected an iteration count >= 0, got -1$"),
+        ((2.5, 1e-3, 10, 100, 1e-4), TypeError, r"^it: expected a whole number >= 0, got 2\.5$"),
+        ((True, 1e-3, 10, 100, 1e-4), TypeError, r"^it: expected a whole number >= 0, got True$"),
+        (
+            (0, -1e-3, 10, 100, 1e-4),
+            ValueError,
+            r"^learning_rate: expected a finite number >= 0\.0",
+        ),
+        (
+            (0, 1e-3, 10, 100, -1e-4),
+            ValueError,
+            r"^min_lr: expected a finite number >= 0\.0, got -",
+        ),
+        (
+            (0, 1e-3, 2.5, 100, 1e-4),
+            TypeError,
+            r"^warmup_iters: expected a whole number >= 0, got 2",
+        ),
+        (
+            (0, 1e-3, 10, -1, 1e-4),
+            ValueError,
+            r"^lr_decay_iters: expected a whole number >= 0, got -1",
+        ),
     ],
 )
-def test_get_lr_errors_name_the_argument(args, message):
-    with pytest.raises(ValueError, match=message):
+def test_get_lr_errors_name_the_argument(args, error, message):
+    with pytest.raises(error, match=message):
         get_lr(*args)

@@ -397,7 +397,7 @@ def test_the_loop_and_adamw_detect_non_finite_values_through_the_python_api():
 def test_api_arguments_are_checked_too():
     with pytest.raises(TypeError, match="bias: expected True or False, got 'no'"):
         GPTConfig(bias="no")
-    with pytest.raises(ValueError, match="n_layer: expected a positive integer, got True"):
+    with pytest.raises(TypeError, match="n_layer: expected a whole number >= 1, got True"):
         GPTConfig(n_layer=True)
     model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
     with pytest.raises(ValueError, match="max_new_tokens: expected a whole number >= 0, got -1"):

@@ -104,7 +104,7 @@ def test_truncation_and_no_cls():
     assert ids.shape[1] == 40  # every paragraph has at least 40 characters
     for row, (text, _, _) in zip(ids, examples):
         assert tok.decode(row) == text[:40]  # the first 40 characters, no [CLS]
-    with pytest.raises(ValueError, match="block_size: expected an int >= 2, got 1"):
+    with pytest.raises(ValueError, match="block_size: expected a whole number >= 2, got 1"):
         tasks.load_task(tok, block_size=1)
 
 
@@ -128,5 +128,5 @@ def test_describe_reports_the_sizes():
         assert name in table
     total = [len(tasks.task_examples()[s]) for s in tasks.SPLITS]
     assert f"{'total':16s}{total[0]:6d}{total[1]:5d}{total[2]:6d}" in table
-    with pytest.raises(ValueError, match="train_cap: expected a positive int or None, got 0"):
+    with pytest.raises(ValueError, match="train_cap: expected a whole number >= 1, got 0"):
         tasks.task_examples(train_cap=0)

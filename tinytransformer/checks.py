@@ -60,9 +60,10 @@ def _ranks(ndim):
     return " or ".join(f"a {n}-d array" for n in ranks)
 
 
-def check_count(name, value, low=0, allow_none=False):
-    """A whole number >= low, returned as a Python int: an int or a NumPy integer, never a bool
-    (True is an int to Python, but nobody means 1 by it). None passes when allow_none.
+def check_count(name, value, low=0, high=None, allow_none=False):
+    """A whole number >= low (and <= high when given), returned as a Python int: an int or a
+    NumPy integer, never a bool (True is an int to Python, but nobody means 1 by it). None passes
+    when allow_none.
 
     >>> check_count("batch_size", np.int64(12), low=1)
     12
@@ -72,10 +73,11 @@ def check_count(name, value, low=0, allow_none=False):
     """
     if value is None and allow_none:
         return None
-    wanted = f"{name}: expected a whole number >= {low}, got {value!r}"
+    at_most = "" if high is None else f" and <= {high}"
+    wanted = f"{name}: expected a whole number >= {low}{at_most}, got {value!r}"
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
         raise TypeError(wanted)
-    if value < low:
+    if value < low or (high is not None and value > high):
         raise ValueError(wanted)
     return int(value)
 

@@ -11,6 +11,8 @@ allows it here and nowhere else). A command that draws nothing, or `--help`, nev
 
 import numpy as np
 
+from tinytransformer.checks import check_count
+
 
 def _figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -45,8 +47,7 @@ def plot_lr_schedule(schedule, max_iters):
 
     schedule: a training.schedule.Schedule (called with a step; has warmup_iters, decay_iters).
     """
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int | np.integer) or max_iters < 1:
-        raise ValueError(f"max_iters: expected an iteration count >= 1, got {max_iters!r}")
+    check_count("max_iters", max_iters, low=1)
     steps = np.arange(max_iters)
     fig = _figure(6, 3.5)
     ax = fig.add_subplot()

@@ -23,6 +23,8 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from tinytransformer.checks import check_number
+
 MAX_ORDER = 4
 SMOOTH_DEFAULTS = {"exp": None, "floor": 0.1, "add-k": 1, "none": None}
 TOKENIZERS = ("13a", "none")
@@ -240,10 +242,7 @@ def _check_options(smooth_method, smooth_value, tokenize):
         raise ValueError(
             f"smooth_method: expected one of {sorted(SMOOTH_DEFAULTS)}, got {smooth_method!r}"
         )
-    if smooth_value is not None and (
-        isinstance(smooth_value, bool) or not isinstance(smooth_value, int | float)
-    ):
-        raise TypeError(f"smooth_value: expected a number or None, got {smooth_value!r}")
+    check_number("smooth_value", smooth_value, allow_none=True)
     if tokenize not in TOKENIZERS:
         raise ValueError(f"tokenize: expected one of {list(TOKENIZERS)}, got {tokenize!r}")
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinytransformer.checks import check_count
+
 
 def accuracy(y_true, y_pred):
     """Fraction of positions where y_pred equals y_true.
@@ -132,10 +134,7 @@ def _resolve_classes(n_classes, labels):
 
 
 def _check_n_classes(n_classes):
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
-        raise TypeError(f"n_classes: expected an int, got {type(n_classes).__name__}")
-    if n_classes < 1:
-        raise ValueError(f"n_classes: expected at least 1, got {n_classes}")
+    check_count("n_classes", n_classes, low=1)
 
 
 def _check_pair(y_true, y_pred, n_classes=None):

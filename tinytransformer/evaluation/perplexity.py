@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from tinytransformer.checks import check_count
 from tinytransformer.models.transformer import evaluating
 
 
@@ -57,10 +58,8 @@ def perplexity(model, ids, block_size=None, batch_size=8, progress=None):
         )
     model_block = model.config.block_size
     T = model_block if block_size is None else block_size
-    if isinstance(T, bool) or not isinstance(T, int | np.integer) or not 1 <= T <= model_block:
-        raise ValueError(f"block_size: expected an int in [1, {model_block}], got {block_size!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    T = check_count("block_size", T, low=1, high=model_block)
+    check_count("batch_size", batch_size, low=1)
 
     n_pred = len(ids) - 1  # tokens that have a token before them
     n_full = n_pred // T  # full windows; the rest, n_pred % T tokens, make one short window

@@ -22,7 +22,7 @@ attention pooling.
 
 import numpy as np
 
-from tinytransformer.checks import check_ids
+from tinytransformer.checks import check_count, check_ids
 from tinytransformer.models.transformer import evaluating, logits_gradient
 from tinytransformer.ops.cross_entropy import cross_entropy_forward
 from tinytransformer.ops.dropout import dropout_backward, dropout_forward
@@ -95,10 +95,7 @@ class SequenceClassifier:
                     f"backbone: expected a Transformer (GPT or MaskedLM), got "
                     f"{type(backbone).__name__} without .{name}"
                 )
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
-            raise TypeError(f"n_classes: expected an int, got {type(n_classes).__name__}")
-        if n_classes < 2:
-            raise ValueError(f"n_classes: expected at least 2 classes, got {n_classes}")
+        check_count("n_classes", n_classes, low=2)
         if pooling is None:
             pooling = "last" if backbone.causal else "cls"
         if pooling not in POOLINGS:

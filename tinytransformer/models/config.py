@@ -10,10 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinytransformer.checks import check_count, check_number
 
-@dataclass
+
+@dataclass(frozen=True)
 class GPTConfig:
-    """Model size, with nanoGPT's (and GPT-2's) field names."""
+    """Model size, with nanoGPT's (and GPT-2's) field names. Frozen: two models built from one
+    config cannot change each other's shape; `dataclasses.replace(config, dropout=0.1)` makes
+    a changed copy (checked again)."""
 
     vocab_size: int = 65
     block_size: int = 64  # the longest sequence; the position table has this many rows
@@ -25,21 +29,16 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            object.__setattr__(self, name, check_count(name, getattr(self, name), low=1))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd: expected a multiple of n_head={self.n_head}, got {self.n_embd}"
             )
-        real = int | float | np.integer | np.floating
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, real):
-            raise TypeError(f"dropout: expected a number, got {self.dropout!r}")
-        self.dropout = float(self.dropout)  # np.float32(0.1) too, as a plain float
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout}")
+        # np.float32(0.1) too, stored as a plain float
+        object.__setattr__(self, "dropout", check_number("dropout", self.dropout, 0.0, below=1.0))
         if not isinstance(self.bias, bool | np.bool_):
             raise TypeError(f"bias: expected True or False, got {self.bias!r}")
+        object.__setattr__(self, "bias", bool(self.bias))
 
     def to_dict(self):
         return dataclasses.asdict(self)

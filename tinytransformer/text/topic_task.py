@@ -62,6 +62,7 @@ from pydoc_data.topics import topics as PYDOC_TOPICS
 
 import numpy as np
 
+from tinytransformer.checks import check_count
 from tinytransformer.text.batching import pad_batch
 
 LABEL_NAMES = ("statements", "expressions", "data model", "built-in types")
@@ -159,8 +160,7 @@ def task_examples(
     paragraphs per class (None: all of them), ordered by the crc32 of the text."""
     caps = {"train": train_cap, "val": val_cap, "test": test_cap}
     for split, cap in caps.items():
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ValueError(f"{split}_cap: expected a positive int or None, got {cap!r}")
+        check_count(f"{split}_cap", cap, low=1, allow_none=True)
     return dict(_task_examples(train_cap, val_cap, test_cap))
 
 
@@ -207,8 +207,7 @@ def load_task(
     >>> ids.shape, labels.shape, int(ids[0, 0]) == BPETokenizer().cls_id
     ((300, 32), (300,), True)
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
-        raise ValueError(f"block_size: expected an int >= 2, got {block_size!r}")
+    check_count("block_size", block_size, low=2)
     prefix = [tokenizer.cls_id] if add_cls else []
     out = {}
     for split, examples in task_examples(train_cap, val_cap, test_cap).items():

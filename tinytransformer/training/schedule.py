@@ -14,9 +14,7 @@ the decay ends before the warm-up would (a short run), the warm-up is shortened 
 
 import math
 
-import numpy as np
-
-from tinytransformer.checks import check_number
+from tinytransformer.checks import check_count, check_number
 
 
 def get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
@@ -30,13 +28,11 @@ def get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
     >>> get_lr(60, 1e-3, 10, 110, 1e-4)  # halfway through the decay
     0.00055
     """
-    if isinstance(it, bool) or not isinstance(it, int | np.integer) or it < 0:
-        raise ValueError(f"it: expected an iteration number >= 0, got {it!r}")
+    check_count("it", it)
     learning_rate = check_number("learning_rate", learning_rate, low=0.0)
     min_lr = check_number("min_lr", min_lr, low=0.0)
-    for arg, val in (("warmup_iters", warmup_iters), ("lr_decay_iters", lr_decay_iters)):
-        if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < 0:
-            raise ValueError(f"{arg}: expected an iteration count >= 0, got {val!r}")
+    check_count("warmup_iters", warmup_iters)
+    check_count("lr_decay_iters", lr_decay_iters)
     if lr_decay_iters < warmup_iters:
         raise ValueError(
             f"lr_decay_iters: expected >= warmup_iters ({warmup_iters}), got {lr_decay_iters}"
