@@ -139,8 +139,8 @@ def plot_gradcheck(errors, tolerance=1e-6, title="backward pass against finite d
     values = np.maximum([float(errors[n]) for n in names], 1e-17)  # log scale: no zeros
     fig = _figure(6, 0.35 * len(names) + 1.2)
     ax = fig.add_subplot()
-    ax.barh(range(len(names)), values, color=["#2e7d32" if v < tolerance else "#c62828"
-                                              for v in values])  # fmt: skip
+    colours = ["#2e7d32" if v < tolerance else "#c62828" for v in values]  # green: passes
+    ax.barh(range(len(names)), values, color=colours)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")

@@ -63,6 +63,7 @@ def block_forward(
     x,
     params,
     n_head,
+    *,
     causal=True,
     attention_mask=None,
     dropout=0.0,
@@ -70,6 +71,7 @@ def block_forward(
     training=False,
     gelu="tanh",
     past_kv=None,
+    check=True,
 ):
     """x (B, T, C) -> out (B, T, C). block_attention(cache) (B, nh, T, Tk) gives the attention
     probabilities, block_keys_values(cache) the keys and values for a KV cache (see
@@ -77,34 +79,37 @@ def block_forward(
 
     dropout is applied, in training, to the attention probabilities and to the output of each
     branch before its residual add (GPT-2's attn_pdrop and resid_pdrop), drawing from rng.
+
+    Checks (check=True): x float (B, T, C), every weight present, and the first ops' checks of
+    their inputs (the ops after them read what the block itself made); the trunk passes
+    check=False: it checked its inputs once, at its entry.
     """
-    check_float("x", x, ndim=3)
-    missing = [n for n in BLOCK_PARAMS if not n.endswith(".bias") and n not in params]
-    if missing:
-        raise ValueError(f"params: missing {missing}; expected the block names {BLOCK_PARAMS}")
+    if check:
+        _check_block(x, params)
     p = params.get
-    h, c_ln1 = layernorm_forward(x, p("ln_1.weight"), p("ln_1.bias"))  # (B, T, C)
-    a, c_attn = self_attention_forward(  # (B, T, C)
+    h, c_ln1 = layernorm_forward(x, p("ln_1.weight"), p("ln_1.bias"), check=check)  # (B, T, C)
+    a, c_attn = self_attention_forward(
         h,
         p("attn.c_attn.weight"),
         p("attn.c_attn.bias"),
         p("attn.c_proj.weight"),
         p("attn.c_proj.bias"),
         n_head,
-        causal,
-        attention_mask,
-        dropout,
-        rng,
-        training,
-        past_kv,
-    )
-    a, c_drop1 = dropout_forward(a, dropout, rng, training)  # (B, T, C)
+        causal=causal,
+        attention_mask=attention_mask,
+        dropout_p=dropout,
+        rng=rng,
+        training=training,
+        past_kv=past_kv,
+        check=check,
+    )  # (B, T, C)
+    a, c_drop1 = dropout_forward(a, dropout, rng, training, check=False)  # (B, T, C)
     x1, _ = residual_forward(x, a)  # (B, T, C)
-    h2, c_ln2 = layernorm_forward(x1, p("ln_2.weight"), p("ln_2.bias"))  # (B, T, C)
-    f, c_fc = linear_forward(h2, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"))  # (B, T, 4C)
-    g, c_gelu = gelu_forward(f, gelu)  # (B, T, 4C)
-    m, c_mproj = linear_forward(g, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))  # (B, T, C)
-    m, c_drop2 = dropout_forward(m, dropout, rng, training)  # (B, T, C)
+    h2, c_ln2 = layernorm_forward(x1, p("ln_2.weight"), p("ln_2.bias"), check=check)  # (B, T, C)
+    f, c_fc = linear_forward(h2, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"), check=check)
+    g, c_gelu = gelu_forward(f, gelu, check=False)  # (B, T, 4C)
+    m, c_mproj = linear_forward(g, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"), check=check)
+    m, c_drop2 = dropout_forward(m, dropout, rng, training, check=False)  # (B, T, C)
     out, _ = residual_forward(x1, m)  # (B, T, C)
     cache = {
         "ln1": c_ln1,
@@ -120,7 +125,8 @@ def block_forward(
 
 
 def block_backward(dout, cache):
-    """dout (B, T, C) -> (dx (B, T, C), grads dict with the block's parameter names)."""
+    """dout (B, T, C) -> (dx (B, T, C), grads dict with the block's parameter names).
+    Checks: none (the caches hold what block_forward made)."""
     grads = {}
     # out = x1 + m
     dx1, dm = residual_backward(dout, None)  # (B, T, C) each
@@ -156,3 +162,10 @@ def block_attention(cache):
 def block_keys_values(cache):
     """The keys and values (B, nh, Tk, hs) of a block's forward pass: its part of the KV cache."""
     return cached_keys_values(cache["attn"])
+
+
+def _check_block(x, params):
+    check_float("x", x, ndim=3)
+    missing = [n for n in BLOCK_PARAMS if not n.endswith(".bias") and n not in params]
+    if missing:
+        raise ValueError(f"params: missing {missing}; expected the block names {BLOCK_PARAMS}")

@@ -178,7 +178,10 @@ class SequenceClassifier:
 
     def forward(self, idx, labels=None, attention_mask=None):
         """idx (B, T) ids, labels (B,) in [0, K) or None, attention_mask (B, T) or None (no
-        padding) -> (logits (B, K), loss: mean cross-entropy over the batch, or None)."""
+        padding) -> (logits (B, K), loss: mean cross-entropy over the batch, or None).
+
+        The inputs are checked here (trunk_forward checks the mask's values); the head's ops
+        trust them (check=False)."""
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
         if attention_mask is not None:
             if not isinstance(attention_mask, np.ndarray) or attention_mask.shape != idx.shape:
@@ -200,14 +203,14 @@ class SequenceClassifier:
         # h = pool(x)
         h, pool = pool_forward(x, real, self.pooling)  # (B, C)
         # h = dropout(h)
-        h, drop = dropout_forward(h, self.dropout, self.rng, self.training)  # (B, C)
+        h, drop = dropout_forward(h, self.dropout, self.rng, self.training, check=False)  # (B, C)
         # logits = h @ W + b
         W, b = self.head["classifier.weight"], self.head["classifier.bias"]
-        logits, head = linear_forward(h, W, b)  # (B, K)
+        logits, head = linear_forward(h, W, b, check=False)  # (B, K)
         loss, loss_cache = None, None
         if labels is not None:
             # loss = cross_entropy(logits, labels)
-            loss, loss_cache = cross_entropy_forward(logits, labels)
+            loss, loss_cache = cross_entropy_forward(logits, labels, check=False)
         self._cache = {"trunk": trunk, "pool": pool, "drop": drop, "head": head, "loss": loss_cache}
         return logits, loss
 

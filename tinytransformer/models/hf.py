@@ -179,8 +179,8 @@ def read_pretrained(path):
     shapes = param_shapes(config)
     missing = [n for n in shapes if n not in state]
     unexpected = [n for n in state if n not in shapes]
-    wrong = [f"{n} {tuple(state[n].shape)} (expected {shapes[n]})" for n in shapes
-             if n in state and tuple(state[n].shape) != shapes[n]]  # fmt: skip
+    misshapen = [n for n in shapes if n in state and tuple(state[n].shape) != shapes[n]]
+    wrong = [f"{n} {tuple(state[n].shape)} (expected {shapes[n]})" for n in misshapen]
     for problem, names in (
         ("missing", missing),
         ("unexpected", unexpected),

@@ -26,6 +26,7 @@ from tinytransformer.models.block import (
     block_param_shapes,
 )
 from tinytransformer.models.config import GPTConfig
+from tinytransformer.ops.attention import check_attention_mask
 from tinytransformer.ops.cross_entropy import cross_entropy_backward, cross_entropy_forward
 from tinytransformer.ops.dropout import dropout_backward, dropout_forward
 from tinytransformer.ops.embedding import embedding_backward, embedding_forward
@@ -145,6 +146,9 @@ class Transformer:
         past_kv, pos0: generation with a KV cache (models/gpt.py): the keys and values of the
         pos0 earlier positions, one (k, v) per block. states: a list that, when given, receives
         the residual stream after the embedding and after each block (for probes).
+
+        The inputs are checked here, once; the ops below trust them (check=False), and the
+        weights are the model's own (load_state_dict checks what it loads).
         """
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
         T = idx.shape[1]
@@ -154,13 +158,16 @@ class Transformer:
             raise ValueError(
                 f"idx: sequence length {pos0 + T} exceeds block_size {self.config.block_size}"
             )
+        check_attention_mask(attention_mask, idx.shape[0], pos0 + T if past_kv else T)
         P, cfg = self.params, self.config
         drop = cfg.dropout if self.training else 0.0
         cache = {"blocks": []}
         # x = wte[idx] + wpe[pos]
-        x, cache["emb"] = embedding_forward(idx, P[WTE], P["transformer.wpe.weight"], pos0)
+        x, cache["emb"] = embedding_forward(
+            idx, P[WTE], P["transformer.wpe.weight"], pos0, check=False
+        )  # (B, T, C)
         # x = dropout(x)
-        x, cache["emb_drop"] = dropout_forward(x, drop, self.rng, self.training)  # (B, T, C)
+        x, cache["emb_drop"] = dropout_forward(x, drop, self.rng, self.training, check=False)
         if states is not None:
             states.append(x)
         for i in range(cfg.n_layer):
@@ -175,13 +182,14 @@ class Transformer:
                 rng=self.rng,
                 training=self.training,
                 past_kv=None if past_kv is None else past_kv[i],
+                check=False,
             )  # (B, T, C)
             cache["blocks"].append(c)
             if states is not None:
                 states.append(x)
         # x = ln_f(x)
         x, cache["ln_f"] = layernorm_forward(
-            x, P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias")
+            x, P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias"), check=False
         )  # (B, T, C)
         return x, cache
 
@@ -233,10 +241,10 @@ class Transformer:
             raise ValueError(f"targets: expected shape {np.shape(idx)} like idx, got {got}")
         x, trunk = self.trunk_forward(idx, attention_mask)  # (B, T, C)
         # logits = x @ wte^T: the tied output head, the embedding matrix used a second time
-        logits, head = linear_forward(x, self.params[WTE].T)  # (B, T, V)
+        logits, head = linear_forward(x, self.params[WTE].T, check=False)  # (B, T, V)
         loss, loss_cache = None, None
         if targets is not None:
-            # loss = cross_entropy(logits, targets)
+            # loss = cross_entropy(logits, targets); the targets are the caller's: checked here
             loss, loss_cache = cross_entropy_forward(logits, targets)
         self._cache = {"trunk": trunk, "head": head, "loss": loss_cache}
         return logits, loss

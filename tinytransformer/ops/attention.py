@@ -57,7 +57,8 @@ def blocked_positions(Tq, Tk, causal=True, attention_mask=None):
     return blocked
 
 
-def _check_attention_mask(mask, B, Tk):
+def check_attention_mask(mask, B, Tk):
+    """attention_mask (B, Tk) holds 1 (real token) / 0 (padding) or booleans, or is None."""
     if mask is None:
         return
     if not isinstance(mask, np.ndarray):
@@ -73,40 +74,46 @@ def _check_attention_mask(mask, B, Tk):
 
 
 def attention_forward(
-    q, k, v, causal=True, attention_mask=None, dropout_p=0.0, rng=None, training=False
+    q,
+    k,
+    v,
+    *,
+    causal=True,
+    attention_mask=None,
+    dropout_p=0.0,
+    rng=None,
+    training=False,
+    check=True,
 ):
     """q (B, nh, Tq, hs), k and v (B, nh, Tk, hs) -> out (B, nh, Tq, hs).
 
     out = softmax(q @ k^T / sqrt(hs) + M) @ v, M = -inf where blocked_positions says so, else 0.
     The cache is a dict; cache["att"] (B, nh, Tq, Tk) holds the attention probabilities
     (before dropout), one row per query; attention maps are read from it.
-    """
-    for name, a in (("q", q), ("k", k), ("v", v)):
-        check_float(name, a, ndim=4)
-    check_same_dtype(q=q, k=k, v=v)
-    B, nh, Tq, hs = q.shape
-    Tk = k.shape[2]
-    check_shape("k", k, (B, nh, None, hs))
-    check_shape("v", v, (B, nh, Tk, hs))
-    _check_attention_mask(attention_mask, B, Tk)
-    if causal and Tq > Tk:
-        raise ValueError(f"q: a causal query block cannot be longer than the keys, got {Tq} > {Tk}")
 
+    Checks (check=True): q, k, v float 4-d of one dtype and matching shapes, the mask (B, Tk) of
+    0/1, no causal query block longer than the keys; the model's own calls pass check=False: it
+    checked its inputs once, at its entry.
+    """
+    if check:
+        _check_attention(q, k, v, causal, attention_mask)
+    hs = q.shape[-1]
+    Tq, Tk = q.shape[2], k.shape[2]
     scale = 1.0 / math.sqrt(hs)  # a Python float: keeps float32 in float32
     scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, nh, Tq, Tk); / sqrt(hs) keeps var ~ 1
     blocked = blocked_positions(Tq, Tk, causal, attention_mask)
     if blocked is not None:
         M = np.where(blocked, -np.inf, 0.0).astype(scores.dtype)  # (1 or B, 1, Tq, Tk)
         scores = scores + M  # exp(-inf) = 0: a blocked key gets probability 0
-    att, _ = softmax_forward(scores)  # (B, nh, Tq, Tk)
-    att_drop, drop_cache = dropout_forward(att, dropout_p, rng, training)  # (B, nh, Tq, Tk)
+    att, _ = softmax_forward(scores, check=False)  # (B, nh, Tq, Tk)
+    att_drop, drop_cache = dropout_forward(att, dropout_p, rng, training, check=False)
     out = att_drop @ v  # (B, nh, Tq, hs)
     cache = {"q": q, "k": k, "v": v, "att": att, "att_drop": att_drop, "drop": drop_cache}
     return out, cache
 
 
 def attention_backward(dout, cache):
-    """dout (B, nh, Tq, hs) -> (dq, dk, dv) shaped like q, k, v."""
+    """dout (B, nh, Tq, hs) -> (dq, dk, dv) shaped like q, k, v. Checks: none."""
     q, k, v = cache["q"], cache["k"], cache["v"]
     scale = 1.0 / math.sqrt(q.shape[-1])
     # out = att_drop @ v
@@ -129,12 +136,14 @@ def self_attention_forward(
     w_proj,
     b_proj,
     n_head,
+    *,
     causal=True,
     attention_mask=None,
     dropout_p=0.0,
     rng=None,
     training=False,
     past_kv=None,
+    check=True,
 ):
     """x (B, T, C), w_attn (C, 3C), w_proj (C, C), biases or None -> y (B, T, C).
 
@@ -142,22 +151,31 @@ def self_attention_forward(
     so far, and cache["core"]["att"] (B, nh, T, Tk) the attention probabilities.
     past_kv: the (k, v) of earlier positions, for generating with a KV cache (inference only:
     the new T positions attend to the Tpast cached ones and to themselves, Tk = Tpast + T).
+
+    Checks (check=True): x float (B, T, C), n_head divides C, the weights' shapes, and the
+    checks of the linear and attention ops; the model's own calls pass check=False.
     """
-    check_float("x", x, ndim=3)
-    B, T, C = x.shape
-    if not isinstance(n_head, int) or n_head < 1 or C % n_head:
-        raise ValueError(f"n_head: expected a positive divisor of C={C}, got {n_head}")
-    check_shape("w_attn", w_attn, (C, 3 * C))
-    check_shape("w_proj", w_proj, (C, C))
-    qkv, c_attn = linear_forward(x, w_attn, b_attn)  # (B, T, 3C)
+    if check:
+        _check_self_attention(x, w_attn, b_attn, w_proj, b_proj, n_head)
+    qkv, c_attn = linear_forward(x, w_attn, b_attn, check=check)  # (B, T, 3C)
     q, k, v = np.split(qkv, 3, axis=-1)  # 3 x (B, T, C), in GPT-2's order q, k, v
     q, k, v = (split_heads(a, n_head) for a in (q, k, v))  # 3 x (B, nh, T, hs)
     if past_kv is not None:  # the keys and values of earlier positions are reused, not recomputed
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, Tpast + T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)  # (B, nh, Tpast + T, hs)
-    y, c_core = attention_forward(q, k, v, causal, attention_mask, dropout_p, rng, training)
+    y, c_core = attention_forward(
+        q,
+        k,
+        v,
+        causal=causal,
+        attention_mask=attention_mask,
+        dropout_p=dropout_p,
+        rng=rng,
+        training=training,
+        check=check,
+    )  # (B, nh, T, hs)
     y = merge_heads(y)  # (B, T, C): heads side by side
-    out, c_proj = linear_forward(y, w_proj, b_proj)  # (B, T, C)
+    out, c_proj = linear_forward(y, w_proj, b_proj, check=False)  # (B, T, C)
     cache = {"c_attn": c_attn, "core": c_core, "c_proj": c_proj, "n_head": n_head}
     cache["inference_only"] = past_kv is not None
     return out, cache
@@ -170,7 +188,8 @@ def cached_keys_values(cache):
 
 
 def self_attention_backward(dout, cache):
-    """dout (B, T, C) -> (dx, dw_attn, db_attn, dw_proj, db_proj); biases None if absent."""
+    """dout (B, T, C) -> (dx, dw_attn, db_attn, dw_proj, db_proj); biases None if absent.
+    Checks: that the forward was not an inference pass with a KV cache."""
     if cache["inference_only"]:
         raise ValueError("past_kv: a forward pass with a KV cache is for inference, not backward")
     # out = y @ w_proj + b_proj
@@ -182,3 +201,25 @@ def self_attention_backward(dout, cache):
     # qkv = x @ w_attn + b_attn
     dx, dw_attn, db_attn = linear_backward(dqkv, cache["c_attn"])  # (B, T, C)
     return dx, dw_attn, db_attn, dw_proj, db_proj
+
+
+def _check_attention(q, k, v, causal, attention_mask):
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        check_float(name, a, ndim=4)
+    check_same_dtype(q=q, k=k, v=v)
+    B, nh, Tq, hs = q.shape
+    Tk = k.shape[2]
+    check_shape("k", k, (B, nh, None, hs))
+    check_shape("v", v, (B, nh, Tk, hs))
+    check_attention_mask(attention_mask, B, Tk)
+    if causal and Tq > Tk:
+        raise ValueError(f"q: a causal query block cannot be longer than the keys, got {Tq} > {Tk}")
+
+
+def _check_self_attention(x, w_attn, b_attn, w_proj, b_proj, n_head):
+    check_float("x", x, ndim=3)
+    C = x.shape[-1]
+    if not isinstance(n_head, int) or n_head < 1 or C % n_head:
+        raise ValueError(f"n_head: expected a positive divisor of C={C}, got {n_head}")
+    check_shape("w_attn", w_attn, (C, 3 * C))
+    check_shape("w_proj", w_proj, (C, C))

@@ -16,25 +16,25 @@ from tinytransformer.checks import check_float, check_ids
 IGNORE_INDEX = -100
 
 
-def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX):
+def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX, *, check=True):
     """Mean negative log-likelihood of the targets under softmax(logits).
 
     logits (..., V) float, targets (...) int in [0, V) or ignore_index (skipped, not counted).
     Returns (loss, cache); loss is a 0-d array of logits' dtype. If every target is ignored
     the loss is 0 and so is its gradient: there is nothing to learn from.
 
+    Checks (check=True): logits float, targets an integer array shaped like logits without its
+    last axis, every counted target in [0, V); the model's own calls pass check=False: it
+    checked its inputs once, at its entry (its forward checks the targets).
+
     >>> import numpy as np
     >>> loss, _ = cross_entropy_forward(np.zeros((1, 4)), np.array([2]))
     >>> round(float(loss), 6) == round(float(np.log(4)), 6)
     True
     """
-    check_float("logits", logits)
-    if not isinstance(targets, np.ndarray) or targets.shape != logits.shape[:-1]:
-        got = getattr(targets, "shape", type(targets).__name__)
-        raise ValueError(f"targets: expected shape {logits.shape[:-1]}, got {got}")
-    V = logits.shape[-1]
+    if check:
+        _check_targets(logits, targets, ignore_index)
     valid = targets != ignore_index  # (...)
-    check_ids("targets", targets[valid], high=V)
     safe_t = np.where(valid, targets, 0)  # ignored rows point at class 0, then get weight 0
     m = logits.max(axis=-1, keepdims=True)  # (..., 1)
     e = np.exp(logits - m)  # (..., V)
@@ -51,6 +51,7 @@ def cross_entropy_backward(dloss, cache):
     """dloss scalar -> dlogits (..., V).
 
     loss = mean(-log softmax(z)[t])  ->  dz = (softmax(z) - onehot(t)) / n, n the counted targets.
+    Checks: none.
     """
     probs, safe_t, valid, count = cache
     V = probs.shape[-1]
@@ -59,3 +60,11 @@ def cross_entropy_backward(dloss, cache):
     # ignored targets contribute nothing; the mean divides by the number of counted targets
     weight = valid[..., None] * (float(dloss) / max(count, 1))  # (..., 1)
     return (probs - onehot.reshape(probs.shape)) * weight.astype(probs.dtype, copy=False)
+
+
+def _check_targets(logits, targets, ignore_index):
+    check_float("logits", logits)
+    if not isinstance(targets, np.ndarray) or targets.shape != logits.shape[:-1]:
+        got = getattr(targets, "shape", type(targets).__name__)
+        raise ValueError(f"targets: expected shape {logits.shape[:-1]}, got {got}")
+    check_ids("targets", targets[targets != ignore_index], high=logits.shape[-1])

@@ -7,20 +7,24 @@ Randomness comes only from the numpy.random.Generator passed in; there is no glo
 
 import numpy as np
 
-from tinytransformer.checks import check_float
+from tinytransformer.checks import check_float, check_number
 
 
-def dropout_forward(x, p, rng=None, training=True):
+def dropout_forward(x, p, rng=None, training=True, *, check=True):
     """x (...) -> y (...). Returns x itself (no copy) when it is the identity.
+
+    Checks (check=True): x is a float array, p a probability in [0, 1); in training, rng is a
+    Generator (always). The model's own calls pass check=False: it checked its inputs once, at
+    its entry.
 
     >>> import numpy as np
     >>> y, _ = dropout_forward(np.ones(4), 0.5, np.random.default_rng(0))
     >>> sorted(set(y.tolist())) in ([0.0, 2.0], [2.0], [0.0])
     True
     """
-    check_float("x", x)
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"p: expected a dropout probability in [0, 1), got {p}")
+    if check:
+        check_float("x", x)
+        check_number("p", p, low=0.0, below=1.0)
     if not training or p == 0.0:
         return x, None
     if not isinstance(rng, np.random.Generator):
@@ -31,6 +35,6 @@ def dropout_forward(x, p, rng=None, training=True):
 
 
 def dropout_backward(dout, cache):
-    """dout (...) -> dx (...): the same mask and scale as forward."""
+    """dout (...) -> dx (...): the same mask and scale as forward. Checks: none."""
     keep = cache
     return dout if keep is None else dout * keep

@@ -11,7 +11,7 @@ import numpy as np
 from tinytransformer.checks import check_float, check_ids, check_same_dtype
 
 
-def embedding_forward(idx, wte, wpe, pos0=0):
+def embedding_forward(idx, wte, wpe, pos0=0, *, check=True):
     """Look up token and position vectors and add them.
 
     idx (B, T) int ids in [0, V), wte (V, C), wpe (P, C) with pos0 + T <= P.
@@ -19,11 +19,39 @@ def embedding_forward(idx, wte, wpe, pos0=0):
     generating with a KV cache.
     Returns x (B, T, C) and the cache for embedding_backward.
 
+    Checks (check=True): the tables are float 2-d of one dtype and width, every id is in [0, V),
+    the positions fit in wpe; the model's own calls pass check=False: it checked its inputs
+    once, at its entry.
+
     >>> import numpy as np
     >>> x, _ = embedding_forward(np.array([[0, 1]]), np.eye(2), np.zeros((4, 2)))
     >>> x.tolist()
     [[[1.0, 0.0], [0.0, 1.0]]]
     """
+    if check:
+        _check_embedding(idx, wte, wpe, pos0)
+    T = idx.shape[1]
+    x = wte[idx] + wpe[pos0 : pos0 + T]  # (B, T, C) = (B, T, C) + (T, C) broadcast over B
+    cache = (idx, wte.shape, wpe.shape, pos0)
+    return x, cache
+
+
+def embedding_backward(dout, cache):
+    """dout (B, T, C) -> (dwte (V, C), dwpe (P, C)). Checks: none."""
+    idx, wte_shape, wpe_shape, pos0 = cache
+    T = idx.shape[1]
+    # x = wte[idx] + ...: a scatter-add. A token id that occurs n times receives the sum of its n
+    # gradients; np.add.at accumulates repeated indices, where `dwte[idx] += dout` would keep
+    # only one of them.
+    dwte = np.zeros(wte_shape, dtype=dout.dtype)  # (V, C)
+    np.add.at(dwte, idx, dout)  # dwte[idx[b, t]] += dout[b, t] for every (b, t)
+    # x = ... + wpe[pos0 : pos0 + T]: every sequence in the batch uses the same positions.
+    dwpe = np.zeros(wpe_shape, dtype=dout.dtype)  # (P, C)
+    dwpe[pos0 : pos0 + T] = dout.sum(axis=0)  # (T, C)
+    return dwte, dwpe
+
+
+def _check_embedding(idx, wte, wpe, pos0):
     check_float("wte", wte, ndim=2)
     check_float("wpe", wpe, ndim=2)
     check_same_dtype(wte=wte, wpe=wpe)
@@ -36,21 +64,3 @@ def embedding_forward(idx, wte, wpe, pos0=0):
             f"idx: positions {pos0}..{pos0 + T - 1} need a position table of {pos0 + T} rows, "
             f"wpe has {wpe.shape[0]} (the model's block_size)"
         )
-    x = wte[idx] + wpe[pos0 : pos0 + T]  # (B, T, C) = (B, T, C) + (T, C) broadcast over B
-    cache = (idx, wte.shape, wpe.shape, pos0)
-    return x, cache
-
-
-def embedding_backward(dout, cache):
-    """dout (B, T, C) -> (dwte (V, C), dwpe (P, C))."""
-    idx, wte_shape, wpe_shape, pos0 = cache
-    T = idx.shape[1]
-    # x = wte[idx] + ...: a scatter-add. A token id that occurs n times receives the sum of its n
-    # gradients; np.add.at accumulates repeated indices, where `dwte[idx] += dout` would keep
-    # only one of them.
-    dwte = np.zeros(wte_shape, dtype=dout.dtype)  # (V, C)
-    np.add.at(dwte, idx, dout)  # dwte[idx[b, t]] += dout[b, t] for every (b, t)
-    # x = ... + wpe[pos0 : pos0 + T]: every sequence in the batch uses the same positions.
-    dwpe = np.zeros(wpe_shape, dtype=dout.dtype)  # (P, C)
-    dwpe[pos0 : pos0 + T] = dout.sum(axis=0)  # (T, C)
-    return dwte, dwpe

@@ -16,20 +16,18 @@ from tinytransformer.checks import check_float, check_same_dtype, check_shape
 EPS = 1e-5
 
 
-def layernorm_forward(x, w, b=None, eps=EPS):
+def layernorm_forward(x, w, b=None, eps=EPS, *, check=True):
     """x (..., C), w (C,), b (C,) or None -> y (..., C).
+
+    Checks (check=True): float arrays of one dtype, w and b (C,); the model's own calls pass
+    check=False: it checked its inputs once, at its entry.
 
     >>> y, _ = layernorm_forward(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2))
     >>> np.round(y, 4).tolist()
     [[-1.0, 1.0]]
     """
-    check_float("x", x)
-    check_float("w", w)
-    check_shape("w", w, (x.shape[-1],))
-    if b is not None:
-        check_float("b", b)
-        check_shape("b", b, (x.shape[-1],))
-    check_same_dtype(x=x, w=w, b=b)
+    if check:
+        _check_layernorm(x, w, b)
     mean = x.mean(axis=-1, keepdims=True)  # (..., 1)
     xc = x - mean  # (..., C) centred
     var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1) biased: divide by C, as GPT-2
@@ -42,7 +40,7 @@ def layernorm_forward(x, w, b=None, eps=EPS):
 
 
 def layernorm_backward(dout, cache):
-    """dout (..., C) -> (dx (..., C), dw (C,), db (C,) or None)."""
+    """dout (..., C) -> (dx (..., C), dw (C,), db (C,) or None). Checks: none."""
     norm, w, rstd, has_bias = cache
     C = norm.shape[-1]
     dout2, norm2 = dout.reshape(-1, C), norm.reshape(-1, C)  # (N, C): every row is one position
@@ -57,3 +55,13 @@ def layernorm_backward(dout, cache):
     mean_dnorm_norm = (dnorm * norm).mean(axis=-1, keepdims=True)  # (..., 1)
     dx = (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rstd  # (..., C)
     return dx, dw, db
+
+
+def _check_layernorm(x, w, b):
+    check_float("x", x)
+    check_float("w", w)
+    check_shape("w", w, (x.shape[-1],))
+    if b is not None:
+        check_float("b", b)
+        check_shape("b", b, (x.shape[-1],))
+    check_same_dtype(x=x, w=w, b=b)
