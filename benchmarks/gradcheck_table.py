@@ -1,22 +1,18 @@
 """Print the worst relative error of every op's backward pass against finite differences.
 
-The same checks as tests/test_gradients.py (float64, random upstream gradient, the shapes in
-tests/ops.py), reported instead of asserted, for the table in the README. Run from the
-repository root:
+The same checks as tests/test_gradients.py (float64, random upstream gradient, the cases and
+shapes of tinytransformer/op_cases.py), reported instead of asserted, for the table in the
+README. Run from the repository root:
 
     python benchmarks/gradcheck_table.py
 """
 
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.ops
-
-from tests.ops import CASES, SHAPES  # noqa: E402
-from tinytransformer.gradcheck import check_gradients  # noqa: E402
+from tinytransformer.gradcheck import check_gradients
+from tinytransformer.op_cases import CASES, SHAPES
 
 
 def main():

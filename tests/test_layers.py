@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.ops import CASES, block_params
 from tinytransformer.models.block import block_forward, block_param_shapes
+from tinytransformer.op_cases import CASES, block_params
 from tinytransformer.ops.attention import (
     attention_forward,
     blocked_positions,

@@ -7,6 +7,7 @@ The rules (a module may import what is listed, and nothing else of the package):
 
     checks, files, gradcheck      nothing of the package (the toolkit at the top)
     plots         checks (the shared figures)
+    op_cases      checks, ops, models (every op pair with inputs to check it on)
     ops/          checks and other ops
     text/         checks, files, ops and other text modules: no model
     models/       checks, files, ops, other models: neither training, evaluation, commands nor
@@ -34,6 +35,7 @@ ALLOWED = {  # stage -> the stages its modules may import
     "checks": set(),
     "files": set(),
     "gradcheck": set(),
+    "op_cases": {"checks", "ops", "models"},
     "plots": {"checks"},
     "ops": {"checks", "ops"},
     "text": {"checks", "files", "ops", "text"},
@@ -247,3 +249,19 @@ if __name__ == "__main__":
     print(f"depth: {len(chain)} modules in the longest import chain")
     print("  " + "\n  -> ".join(chain))
     sys.exit(1 if cycle else 0)
+
+
+def folder_docstring_misses():
+    """(folder, module file) for every module its folder's __init__ docstring does not name:
+    the map a reader opens first. The package's own docstring maps the top-level modules."""
+    missing = []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        for path in sorted(init.parent.glob("*.py")):
+            if path.name != "__init__.py" and path.name not in doc:
+                missing.append((str(init.parent.relative_to(PACKAGE.parent)), path.name))
+    return missing
+
+
+def test_every_module_is_named_in_its_folders_docstring():
+    assert folder_docstring_misses() == []

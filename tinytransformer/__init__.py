@@ -14,9 +14,10 @@ The package is laid out as the data flows, one subpackage per stage:
     commands/    the command line (`python -m tinytransformer ...`)
 
 with, at the top: the input checks (checks.py), atomic file writes (files.py), the
-gradient-check toolkit (gradcheck.py), the shared figures (plots.py) and the notebooks' toolkit
-(notebook.py). Every name below is importable from `tinytransformer` itself, listed in the
-order of the data flow.
+gradient-check toolkit (gradcheck.py) and every op pair with inputs to check it on
+(op_cases.py), the shared figures (plots.py) and the notebooks' toolkit (notebook.py);
+`python -m tinytransformer` runs __main__.py. Every name below is importable from
+`tinytransformer` itself, listed in the order of the data flow.
 
 Shape legend used in every comment: B batch, T time (sequence length), C channels (n_embd),
 V vocabulary size, nh number of heads, hs head size (C // nh).

@@ -4,7 +4,10 @@
                     and clean_text
     docstrings.py   a larger corpus of the same kind: the standard library's docstrings
     tokenizers.py   CharTokenizer and the byte-level BPETokenizer, with special tokens
-    batching.py     the train/val split, random (x, y) windows, padding with an attention mask
+    gpt2_tokenizer.py  GPT-2's own byte-level BPE tokenizer, from its published files
+    hf_tokenizer.py    our tokenizers as Hugging Face tokenizer.json files, and back
+    pretrained.py   the tokenizer that goes with a Hugging Face model directory
+    batching.py     the train/val split, Batch, random windows, padding with an attention mask
     masking.py      masked-LM targets (BERT's rule)
     dataset.py      prepare_data: all of the above in one call
     topic_task.py   the labelled task for fine-tuning (which kind of doc a paragraph is from)

@@ -1,5 +1,16 @@
-"""The table of ops the layer tests run over: for each op, a function that builds a deterministic
-forward/backward pair and inputs of a given dtype at a given small shape (B, T, C)."""
+"""Every op pair with inputs to check it on: for each case, a function (rng, B, T, C, dtype) ->
+(forward, backward, inputs) that builds a deterministic forward/backward pair and its inputs at
+a small shape. The gradient checks of the tests (tests/test_gradients.py, test_layers.py), the
+benchmarks' table (benchmarks/gradcheck_table.py) and a notebook all run this one table:
+
+    for name, case in CASES.items():
+        forward, backward, inputs = case(rng, *SHAPES[1], np.float64)
+        errors = check_gradients(forward, backward, inputs)     # gradcheck.py
+
+A case's name starts with the name of the op it checks ("attention_causal" checks
+attention_forward/backward); tests/test_gradients.py refuses an op pair of ops/ that no case
+checks, so a new op cannot arrive without its gradient check.
+"""
 
 import numpy as np
 
