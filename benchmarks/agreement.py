@@ -10,30 +10,56 @@ then perturbed) weights, logits and loss as the largest absolute difference and 
 parameter's gradient as the worst relative error (rel_error: max |a - b| / max |a|); ten AdamW
 steps with weight decay and a changing learning rate against torch.optim.AdamW (largest absolute
 difference of any parameter); gradient-norm clipping against torch.nn.utils.clip_grad_norm_
-(relative difference of the norm and of the clipped gradients). The models and data are the
-tests' own (tests/test_model.py, tests/test_optim.py), so the two cannot drift apart.
+(relative difference of the norm and of the clipped gradients). The tests assert the same
+comparisons (tests/test_model.py, tests/test_optim.py) on models of the same sizes; this file
+builds its own, through the package's save_pretrained, and imports nothing from tests/.
 """
 
-import sys
-from pathlib import Path
+import tempfile
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tinytransformer import GPT, AdamW, GPTConfig, clip_grad_norm, get_lr, rel_error
 
-from tests.test_model import hf_and_ours, random_batch  # noqa: E402
-from tests.test_optim import FakeModel, fill_grads, tiny_gpt_params  # noqa: E402
-from tinytransformer import AdamW, clip_grad_norm, get_lr, rel_error  # noqa: E402
+SMALL = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8)
+
+
+def ours_and_hf(dtype):
+    """Our GPT (randomly initialised, then moved off GPT-2's init so biases and gains matter)
+    and a GPT2LMHeadModel holding the same weights, loaded from our save_pretrained folder."""
+    import torch
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()  # no advisory warnings
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars
+    ours = GPT(SMALL, seed=1, dtype=dtype)
+    rng = np.random.default_rng(3)
+    for p in ours.params.values():
+        p += (0.3 * rng.standard_normal(p.shape)).astype(dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        ours.save_pretrained(folder)
+        hf = transformers.GPT2LMHeadModel.from_pretrained(folder, attn_implementation="eager")
+    hf = (hf.double() if dtype == np.float64 else hf).eval()
+    with torch.no_grad():  # the exact weights in float64 too (the folder holds float32)
+        for name, t in hf.named_parameters():
+            if name in ours.params:
+                t.copy_(torch.from_numpy(ours.params[name]))
+    return torch, hf, ours
 
 
 def gpt2(dtype):
-    torch, hf, ours = hf_and_ours(dtype)
-    idx, targets = random_batch(np.random.default_rng(0), 11, B=3, T=8)
+    torch, hf, ours = ours_and_hf(dtype)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, SMALL.vocab_size, size=(3, 8))  # (B, T)
+    targets = rng.integers(0, SMALL.vocab_size, size=(3, 8))
+    targets[0, 1] = -100  # one ignored target, so that the mean counts right
     logits, loss = ours(idx, targets)
     grads = ours.backward()
     out = hf(input_ids=torch.from_numpy(idx))
     hf_loss = torch.nn.functional.cross_entropy(
-        out.logits.reshape(-1, 11), torch.from_numpy(targets).reshape(-1), ignore_index=-100
+        out.logits.reshape(-1, SMALL.vocab_size),
+        torch.from_numpy(targets).reshape(-1),
+        ignore_index=-100,
     )
     hf_loss.backward()
     hf_grads = {n: p.grad.numpy() for n, p in hf.named_parameters()}
@@ -44,11 +70,32 @@ def gpt2(dtype):
     )
 
 
+class Params:
+    """The optimizer's model contract at its smallest: params and grads, GPT-2's names, both
+    kinds (matrices are decayed, vectors are not)."""
+
+    SHAPES = {
+        "transformer.wte.weight": (7, 4),
+        "transformer.h.0.ln_1.weight": (4,),
+        "transformer.h.0.attn.c_attn.weight": (4, 12),
+        "transformer.h.0.attn.c_attn.bias": (12,),
+    }
+
+    def __init__(self, rng, dtype):
+        self.params = {n: rng.standard_normal(s).astype(dtype) for n, s in self.SHAPES.items()}
+        self.grads = {}
+
+    def new_grads(self, rng):
+        self.grads = {
+            n: rng.standard_normal(p.shape).astype(p.dtype) for n, p in self.params.items()
+        }
+
+
 def adamw(dtype):
     import torch
 
     rng = np.random.default_rng(1)
-    model = FakeModel(tiny_gpt_params(rng, dtype))
+    model = Params(rng, dtype)
     tparams = {n: torch.tensor(p.copy(), requires_grad=True) for n, p in model.params.items()}
     groups = [
         {"params": [t for t in tparams.values() if t.dim() >= 2], "weight_decay": 0.1},
@@ -58,7 +105,7 @@ def adamw(dtype):
     topt = torch.optim.AdamW(groups, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, foreach=False)
     opt = AdamW(model, lr=lrs[0], betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
     for lr in lrs:
-        fill_grads(model, rng)
+        model.new_grads(rng)
         for name, t in tparams.items():
             t.grad = torch.tensor(model.grads[name].copy())
         for group in topt.param_groups:
@@ -74,10 +121,12 @@ def clipping(dtype):
     import torch
 
     rng = np.random.default_rng(2)
-    model = FakeModel(tiny_gpt_params(rng, dtype))
-    fill_grads(model, rng)
-    tensors = {n: torch.zeros(p.shape, dtype=torch.from_numpy(p).dtype, requires_grad=True)
-               for n, p in model.params.items()}  # fmt: skip
+    model = Params(rng, dtype)
+    model.new_grads(rng)
+    tensors = {
+        n: torch.zeros(p.shape, dtype=torch.from_numpy(p).dtype, requires_grad=True)
+        for n, p in model.params.items()
+    }
     for n, t in tensors.items():
         t.grad = torch.tensor(model.grads[n].copy())
     ours = clip_grad_norm(model, 0.5)
