@@ -16,6 +16,21 @@ LOOP = tuple(RunConfig.__dataclass_fields__)  # the training loop's settings, sh
 NONE = "none"  # what a user types for a setting that may be left out
 
 
+def command_parser(command, description):
+    """The parser of `python -m tinytransformer COMMAND`, whose --help shows every default."""
+    return argparse.ArgumentParser(
+        prog=f"python -m tinytransformer {command}",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def add_run_flags(parser):
+    """--out and --checkpoint: which trained run, and which of its checkpoints, to read."""
+    parser.add_argument("--out", default="out", help="the training run's directory")
+    parser.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
+
+
 def flag(name):
     """ "learning_rate" -> "--learning-rate": a setting as the user types it."""
     return "--" + name.replace("_", "-")

@@ -9,7 +9,6 @@ The metrics themselves live in evaluation/ (perplexity, latency, bleu, rouge); t
 the run or the files, calls them and reports.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tinytransformer.commands.args import positive_int
+from tinytransformer.commands.args import add_run_flags, command_parser, positive_int
 from tinytransformer.evaluation.bleu import corpus_bleu
 from tinytransformer.evaluation.latency import measure_latency
 from tinytransformer.evaluation.perplexity import perplexity
@@ -134,13 +133,10 @@ def score_files(hypotheses_path, reference_paths, metrics=("bleu", "rouge")):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python -m tinytransformer eval",
-        description="Perplexity and latency of a trained model, or BLEU/ROUGE of output files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
+    p = command_parser(
+        "eval", "Perplexity and latency of a trained model, or BLEU/ROUGE of output files."
     )
-    p.add_argument("--out", default="out", help="the training run's directory")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
+    add_run_flags(p)
     p.add_argument("--split", default="val", choices=("train", "val"), help="which split")
     p.add_argument(
         "--max-new-tokens", type=positive_int, default=50, help="tokens per latency prompt"

@@ -2,10 +2,10 @@
 (config.json, model.safetensors and the tokenizer's files), which `GPT2LMHeadModel.from_pretrained`
 and `AutoTokenizer.from_pretrained` load, and `sample --hf DIR` samples from."""
 
-import argparse
 import sys
 from pathlib import Path
 
+from tinytransformer.commands.args import add_run_flags, command_parser
 from tinytransformer.models.hf import PretrainedError
 from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint, load_generator
 
@@ -13,13 +13,8 @@ WRITTEN = ("config.json", "model.safetensors", "tokenizer.json", "vocab.json", "
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m tinytransformer export",
-        description="Write a run's GPT as a Hugging Face directory.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
-    )
-    p.add_argument("--out", default="out", help="the training run's directory")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
+    p = command_parser("export", "Write a run's GPT as a Hugging Face directory.")
+    add_run_flags(p)
     p.add_argument("--to", required=True, metavar="DIR", help="the directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --to")
     return p

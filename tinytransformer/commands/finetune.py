@@ -3,12 +3,12 @@ checkpoint or from scratch. The flags are FinetuneConfig's settings (training/co
 fine-tuning's defaults; the run itself is training/finetune.py.
 """
 
-import argparse
 import sys
 
 from tinytransformer.commands.args import (
     LOOP,
     add_setting_flags,
+    command_parser,
     in_flags,
     progress_bar,
     settings_given,
@@ -36,11 +36,10 @@ GROUPS = {  # the flags' groups in --help
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m tinytransformer finetune",
-        description="Fine-tune a pretrained model (or train from scratch) on the Python-docs "
-        "topic classification task; write results.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
+    p = command_parser(
+        "finetune",
+        "Fine-tune a pretrained model (or train from scratch) on the Python-docs topic "
+        "classification task; write results.json.",
     )
     for title, names in GROUPS.items():
         add_setting_flags(p, FinetuneConfig, names, title)

@@ -3,10 +3,15 @@
 The sampling rule is models/sampling.py, generation with its KV cache models/gpt.py.
 """
 
-import argparse
 import sys
 
-from tinytransformer.commands.args import add_sampling_args, in_flags, positive_int
+from tinytransformer.commands.args import (
+    add_run_flags,
+    add_sampling_args,
+    command_parser,
+    in_flags,
+    positive_int,
+)
 from tinytransformer.models.gpt import GPT, generate_text
 from tinytransformer.models.hf import resolve
 from tinytransformer.models.sampling import Sampling
@@ -15,13 +20,8 @@ from tinytransformer.training.checkpoint import CheckpointError, find_checkpoint
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m tinytransformer sample",
-        description="Sample text from a trained model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
-    )
-    parser.add_argument("--out", default="out", help="the training run's directory")
-    parser.add_argument("--checkpoint", default=None, help="a checkpoint file (none: best)")
+    parser = command_parser("sample", "Sample text from a trained model.")
+    add_run_flags(parser)
     parser.add_argument(
         "--hf",
         default=None,

@@ -5,12 +5,12 @@ the command line does (where the run goes, resuming it, a progress bar, the samp
 the run itself is training/pretrain.py.
 """
 
-import argparse
 import sys
 
 from tinytransformer.commands.args import (
     LOOP,
     add_setting_flags,
+    command_parser,
     in_flags,
     non_negative_int,
     progress_bar,
@@ -32,11 +32,7 @@ GROUPS = {  # the flags' groups in --help, in the order of the data flow
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m tinytransformer train",
-        description="Train a small transformer on a text corpus, then print a sample.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows every default
-    )
+    p = command_parser("train", "Train a small transformer on a text corpus, then print a sample.")
     for title, names in GROUPS.items():
         add_setting_flags(p, PretrainConfig, names, title)
     g = p.add_argument_group("the run's folder and output")
