@@ -8,6 +8,7 @@ Every run is the "tiny" preset for a few steps."""
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,13 @@ from tinytransformer.commands.train import main as train_main
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.memory import check_fits, count_parameters, training_step_bytes
+from tinytransformer.models.sampling import GREEDY, Sampling, sample_next
 from tinytransformer.text.batching import Batch
 from tinytransformer.text.tokenizers import CharTokenizer
 from tinytransformer.training.checkpoint import load_checkpoint, save_checkpoint
+from tinytransformer.training.loop import fit
+from tinytransformer.training.optimizer import AdamW
+from tinytransformer.training.schedule import Schedule
 
 TINY = ["--preset", "tiny", "--eval-interval", "5", "--eval-iters", "2", "--quiet",
         "--sample-tokens", "0"]  # fmt: skip
@@ -427,3 +432,100 @@ def test_a_log_that_is_not_a_terminal_gets_a_line_per_evaluation_not_a_bar(tmp_p
     assert "\r" not in result.stderr + result.stdout  # no progress-bar redraws
     steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
     assert [s.split(":")[0] for s in steps] == ["step 0", "step 10", "step 20"]
+
+
+# --- the second round of hostile input, through the Python API (issue 21) ---------------------
+
+
+def test_load_state_dict_refuses_non_float_and_non_finite_arrays_by_name():
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    good = model.state_dict()
+    name = "transformer.h.0.attn.c_attn.weight"
+    for bad, fragment in [
+        (np.full(good[name].shape, None, dtype=object), f"{name}: object"),
+        (np.full(good[name].shape, "1.5"), f"{name}: <U3"),
+        (np.ones(good[name].shape, dtype=np.int64), f"{name}: int64"),
+        (np.ones(good[name].shape, dtype=bool), f"{name}: bool"),
+        (np.full(good[name].shape, np.nan, dtype=np.float32), f"nan or inf in ['{name}']"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            model.load_state_dict({**good, name: bad})
+        assert np.array_equal(model.params[name], good[name])  # nothing was loaded
+
+
+def test_an_adamw_step_that_would_break_a_weight_changes_nothing():
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    idx = np.zeros((2, 4), dtype=np.int64)
+    model(idx, idx)
+    model.backward()
+    opt = AdamW(model, lr=1e300)
+    before = model.state_dict()
+    with pytest.raises(FloatingPointError, match=r"AdamW step 1: the update would make .* nan"):
+        opt.step()
+    assert opt.t == 0 and all(np.array_equal(model.params[n], before[n]) for n in before)
+    assert not any(m.any() for m in opt.m.values())  # the moments are untouched too
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        (dict(max_iters=-5), ValueError, "max_iters: expected a whole number >= 0, got -5"),
+        (dict(eval_interval=0), ValueError, "eval_interval: expected a whole number >= 1, got 0"),
+        (dict(patience=0), ValueError, "patience: expected a whole number >= 1, got 0"),
+        (dict(grad_clip=-1.0), ValueError, "grad_clip: expected a finite number >= 0.0"),
+    ],
+)
+def test_fit_refuses_settings_that_would_do_nothing_or_crash(settings, error, message):
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    idx = np.zeros((2, 4), dtype=np.int64)
+    kwargs = {"max_iters": 3, "eval_interval": 1, "grad_clip": 1.0, **settings}
+    with pytest.raises(error, match=re.escape(message)):
+        fit(model, AdamW(model, 1e-3), lambda: Batch(idx, idx), lambda s: {"val_loss": 1.0},
+            Schedule(1e-3, 1e-4, 0, 3), **kwargs)  # fmt: skip
+
+
+def test_fit_refuses_an_empty_batch_instead_of_reporting_a_loss_of_zero():
+    model = GPT(GPTConfig(vocab_size=10, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    empty = np.zeros((0, 4), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"batch: expected at least one token, got idx of shape"):
+        fit(model, AdamW(model, 1e-3), lambda: Batch(empty, empty), lambda s: {"val_loss": 1.0},
+            Schedule(1e-3, 1e-4, 0, 3), max_iters=3, eval_interval=1, grad_clip=1.0)  # fmt: skip
+
+
+def test_a_schedule_whose_floor_is_above_its_rate_is_refused():
+    with pytest.raises(ValueError, match=r"min_lr: expected at most learning_rate \(0.001\)"):
+        Schedule(1e-3, 1e-2, 0, 10)
+
+
+def test_sampling_is_defined_for_every_temperature_and_every_finite_logit():
+    """The most likely token is always kept (top_p 1e-9 too), a tiny temperature is greedy,
+    logits huge or far apart never overflow, nan is refused, a suppressed id is never drawn."""
+    rng = np.random.default_rng(0)
+    logits = np.array([[1.0, 3.0, 2.0, -1.0]] * 200, dtype=np.float32)  # as a model gives them
+    assert set(sample_next(logits, Sampling(top_p=1e-9), rng).tolist()) == {1}
+    assert set(sample_next(logits, Sampling(temperature=1e-40), rng).tolist()) == {1}
+    huge = np.array([[1e18, 3e18, 2e18, -1e18]], dtype=np.float32)
+    assert sample_next(huge, Sampling(temperature=1e-30), rng).tolist() == [1]
+    with pytest.raises(ValueError, match="logits: expected finite numbers .* got nan at row 0"):
+        sample_next(np.array([[0.0, np.nan]]), Sampling(), rng)
+    with pytest.raises(ValueError, match="temperature: expected a finite number >= 0.0, got inf"):
+        Sampling(temperature=float("inf"))
+    blocked = np.array([[5.0, -np.inf, 0.0]] * 500)  # id 1 suppressed
+    for sampling in (Sampling(), Sampling(temperature=50.0), Sampling(top_k=3), GREEDY):
+        assert 1 not in sample_next(blocked, sampling, rng).tolist()
+    # logits of 1e18 (the final layer norm's gain scaled up) and a temperature of 1e-30: the
+    # argmax, as greedy decoding gives it, not token 0
+    model = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4), seed=3)
+    model.params["transformer.ln_f.weight"] *= 1e18
+    greedy = model.generate(np.array([[1, 2]]), 5, temperature=0)
+    cold = model.generate(np.array([[1, 2]]), 5, temperature=1e-30, rng=rng)
+    assert np.array_equal(cold, greedy) and set(greedy[0, 2:].tolist()) != {0}
+
+
+def test_sample_with_a_tiny_top_p_keeps_the_most_likely_token(tmp_path, trained, capsys):
+    sample_main(["--out", str(trained), "--top-p", "1e-9", "--max-new-tokens", "20",
+                 "--prompt", "def "])  # fmt: skip
+    greedy = capsys.readouterr().out
+    sample_main(["--out", str(trained), "--temperature", "0", "--max-new-tokens", "20",
+                 "--prompt", "def "])  # fmt: skip
+    assert capsys.readouterr().out == greedy  # the nucleus of p -> 0 is the top token alone

@@ -319,16 +319,22 @@ class Transformer:
         return {n: p.copy() for n, p in self.params.items()}
 
     def load_state_dict(self, sd):
-        """Load arrays by name; missing, unexpected or misshaped names raise an error."""
+        """Load arrays by name. Everything is checked before anything is loaded: missing,
+        unexpected or misshaped names, and arrays that are not finite floats (integers, booleans,
+        strings or objects are refused, not converted; so are nan and inf)."""
         expected = param_shapes(self.config)
         missing = sorted(set(expected) - set(sd))
         unexpected = sorted(set(sd) - set(expected))
+        present = [n for n in expected if n in sd]
         misshaped = [
             f"{n}: expected {expected[n]}, got {tuple(np.shape(sd[n]))}"
-            for n in expected
-            if n in sd and tuple(np.shape(sd[n])) != expected[n]
+            for n in present
+            if tuple(np.shape(sd[n])) != expected[n]
         ]
-        if missing or unexpected or misshaped:
+        floats = [n for n in present if np.asarray(sd[n]).dtype.kind == "f"]
+        not_float = [f"{n}: {np.asarray(sd[n]).dtype}" for n in present if n not in floats]
+        not_finite = [n for n in floats if not np.isfinite(sd[n]).all()]
+        if missing or unexpected or misshaped or not_float or not_finite:
             problems = []
             if missing:
                 problems.append(f"missing {missing}")
@@ -336,6 +342,10 @@ class Transformer:
                 problems.append(f"unexpected {unexpected}")
             if misshaped:
                 problems.append("wrong shape: " + "; ".join(misshaped))
+            if not_float:
+                problems.append("expected floating-point weights, got " + "; ".join(not_float))
+            if not_finite:
+                problems.append(f"nan or inf in {not_finite}")
             raise ValueError("load_state_dict: " + ", ".join(problems))
         for n in expected:
             self.params[n] = np.array(sd[n], dtype=self.dtype)  # a copy in the model's dtype

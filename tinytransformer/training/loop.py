@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinytransformer.checks import check_count, check_number
 from tinytransformer.models.transformer import evaluating
 from tinytransformer.text.batching import Batch
 from tinytransformer.training.optimizer import clip_grad_norm
@@ -44,6 +45,10 @@ def train_step(model, optimizer, batch, grad_clip, step):
     """
     if not isinstance(batch, Batch):
         raise TypeError(f"batch: expected a text.batching.Batch, got {type(batch).__name__}")
+    if np.size(batch.idx) == 0:  # nothing to learn from: the loss would be 0, not a signal
+        raise ValueError(
+            f"batch: expected at least one token, got idx of shape {np.shape(batch.idx)}"
+        )
     model.train()
     with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported just below
         # forward -> loss
@@ -151,6 +156,11 @@ def fit(
                             blocks there).
     should_stop(step) -> bool: asked before each step; True ends the loop ("stopped").
     """
+    check_count("max_iters", max_iters)
+    check_count("eval_interval", eval_interval, low=1)
+    check_count("patience", patience, low=1, allow_none=True)
+    check_count("step", step)
+    check_number("grad_clip", grad_clip, low=0.0, allow_none=True)
     best = BestWeights() if best is None else best
     bad_evals = 0
     losses = {}

@@ -106,17 +106,29 @@ class AdamW:
                 )
         # Python floats throughout: a NumPy float64 scalar would make float32 arithmetic upcast.
         lr = check_number("opt.lr", self.lr, low=0.0)
-        self.t += 1
-        t, beta1, beta2, eps, wd = self.t, self.beta1, self.beta2, self.eps, self.weight_decay
+        t, beta1, beta2, eps, wd = self.t + 1, self.beta1, self.beta2, self.eps, self.weight_decay
+        new = {}  # name -> (p, m, v) after the step, written only once all are known finite
         for name in self.names:
             p, g, m, v = params[name], grads[name], self.m[name], self.v[name]
-            if p.ndim >= 2:
-                p -= lr * wd * p  # decoupled weight decay, matrices and embeddings only
-            m[...] = beta1 * m + (1 - beta1) * g  # running mean of g
-            v[...] = beta2 * v + (1 - beta2) * g * g  # running mean of g squared
-            m_hat = m / (1 - beta1**t)  # bias corrections: m and v started at zero
-            v_hat = v / (1 - beta2**t)
-            p -= lr * m_hat / (np.sqrt(v_hat) + eps)  # in place: the model keeps its arrays
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+                if p.ndim >= 2:
+                    p = p - lr * wd * p  # decoupled weight decay, matrices and embeddings only
+                m = beta1 * m + (1 - beta1) * g  # running mean of g
+                v = beta2 * v + (1 - beta2) * g * g  # running mean of g squared
+                m_hat = m / (1 - beta1**t)  # bias corrections: m and v started at zero
+                v_hat = v / (1 - beta2**t)
+                new[name] = (p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v)
+        broken = [name for name, (p, _, _) in new.items() if not np.isfinite(p).all()]
+        if broken:  # a rate of 1e300, say: refused before any weight changes
+            raise FloatingPointError(
+                f"AdamW step {t}: the update would make model.params[{broken[0]!r}] nan or inf "
+                f"(lr={lr}); nothing was updated"
+            )
+        for name, (p, m, v) in new.items():  # in place: the model keeps its arrays
+            np.copyto(params[name], p)
+            np.copyto(self.m[name], m)
+            np.copyto(self.v[name], v)
+        self.t = t
 
     def state_dict(self):
         """What continues bit for bit, as a flat dict of arrays (np.savez-ready): "t" (0-d int64),

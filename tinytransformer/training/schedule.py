@@ -70,6 +70,11 @@ class Schedule:
                 f"warm-up shortened to {self.warmup_iters} steps, the length of the lr decay"
             )
         get_lr(0, learning_rate, self.warmup_iters, self.decay_iters, self.min_lr)  # the checks
+        if self.min_lr > learning_rate:
+            raise ValueError(
+                f"min_lr: expected at most learning_rate ({learning_rate}), the rate it decays "
+                f"from, got {min_lr}"
+            )
 
     def __call__(self, step):
         return get_lr(step, self.learning_rate, self.warmup_iters, self.decay_iters, self.min_lr)
