@@ -394,3 +394,70 @@ def test_checkpoint_is_a_zip_of_npy_files(tmp_path, run):
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
     assert "__meta__.npy" in names and "param/transformer.wte.weight.npy" in names
+
+
+# --- what the archive's directory and headers say is checked before any data is read --------
+
+
+class CountingReads:
+    """Counts the decompressed bytes zipfile hands out, to show what was (not) read."""
+
+    def __init__(self, monkeypatch):
+        self.bytes = 0
+        read = zipfile.ZipExtFile.read
+
+        def counting(member, n=-1):
+            data = read(member, n)
+            self.bytes += len(data)
+            return data
+
+        monkeypatch.setattr(zipfile.ZipExtFile, "read", counting)
+
+
+def test_an_unexpected_entry_is_refused_without_being_decompressed(tmp_path, run, monkeypatch):
+    """An extra 64 MiB entry (compressed to a few kB) beside a real checkpoint: refused by name
+    from the zip's directory, having decompressed only the entries' small headers."""
+    path = tmp_path / "ckpt.npz"
+    run.save(path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f4", "fortran_order": False, "shape": (2**24,)}
+        )
+        archive.writestr("extra.npy", header.getvalue() + bytes(4 * 2**24))
+    assert path.stat().st_size < 2**20
+    reads = CountingReads(monkeypatch)
+    with pytest.raises(CheckpointError, match=r"holds an entry 'extra.npy' that no checkpoint"):
+        load_checkpoint(path)
+    assert reads.bytes < 2**16  # the headers, not the 64 MiB
+
+
+def test_a_header_that_claims_more_than_the_entry_holds_is_refused(tmp_path, run):
+    """A parameter whose .npy header declares 10^11 floats: one line, no MemoryError."""
+    path = tmp_path / "ckpt.npz"
+    run.save(path)
+    meta, arrays = good_parts(path)
+    write_npz(path, meta=meta, **arrays)
+    name = "param/transformer.wpe.weight.npy"
+    with zipfile.ZipFile(path) as archive:
+        entries = {i.filename: archive.read(i) for i in archive.infolist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**11,)}
+    )
+    entries[name] = header.getvalue() + bytes(64)
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry, data in entries.items():
+            archive.writestr(entry, data)
+    with pytest.raises(CheckpointError, match=r"header declares \(100000000000,\) float32"):
+        load_checkpoint(path)
+
+
+def test_an_entry_larger_than_the_config_allows_is_refused_before_it_is_read(tmp_path, run):
+    path = tmp_path / "ckpt.npz"
+    run.save(path)
+    meta, arrays = good_parts(path)
+    arrays["param/transformer.wpe.weight"] = np.zeros((1000, 1000), np.float32)
+    write_npz(path, meta=meta, **arrays)
+    with pytest.raises(CheckpointError, match=r"declares 1,000,000 values, more than the 256"):
+        load_checkpoint(path)

@@ -16,6 +16,7 @@ always a model that can be trained on, sampled from and evaluated.
 import dataclasses
 import io
 import json
+import math
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tinytransformer.files import describe_os_error, write_atomic
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.kinds import MODEL_KINDS, kind_of
+from tinytransformer.models.transformer import param_shapes
 from tinytransformer.text.tokenizers import tokenizer_from_dict
 from tinytransformer.training.config import ConfigError
 
@@ -96,8 +98,36 @@ def save_checkpoint(path, model, tokenizer=None, optimizer=None, step=0, rngs=No
 
 
 def read_checkpoint(path):
-    """path -> (meta dict, params dict, optimizer state dict), with clear errors."""
+    """path -> (meta dict, params dict, optimizer state dict), with clear errors.
+
+    The archive is checked before any array is decompressed: only the entries a checkpoint
+    holds (__meta__, param/*, optim/*), each a .npy whose header declares a plain dtype and a
+    size that the entry really has, and parameters shaped as the config in __meta__ says. So
+    an extra entry, or a header claiming 10^11 floats, is refused in a line, not unpacked.
+    """
     path = Path(path)
+    _check_is_an_archive(path)
+    declared = _declared_entries(path)
+    if declared["__meta__"][0] > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: its __meta__ entry is {declared['__meta__'][0]:,} bytes")
+    meta = _read_meta(path)
+    _check_shapes_against_meta(path, declared, meta)
+    arrays = _read_arrays(path)
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    for name, p in params.items():
+        if not np.isfinite(p).all():
+            raise CheckpointError(
+                f"{path}: parameter {name} holds nan or inf; these weights cannot be used"
+            )
+    return meta, params, optim
+
+
+MAX_META_BYTES = 64 * 2**20  # a checkpoint's JSON: its config, tokenizer and settings
+ENTRY_PREFIXES = ("param/", "optim/")
+
+
+def _check_is_an_archive(path):
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file (.npz)")
     if not path.is_file():
@@ -114,44 +144,104 @@ def read_checkpoint(path):
             f"{path}: not a checkpoint (an .npz archive starts with 'PK', this file with "
             f"{head[:4]!r}); is it the right file?"
         )
+
+
+def _declared_entries(path):
+    """entry name -> (bytes of its data, shape, dtype), read from the zip directory and each
+    .npy header only: nothing is decompressed beyond the headers."""
+    declared = {}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "pickle" in str(e):  # an object array: never unpickled, it could run code
-            raise CheckpointError(
-                f"{path}: holds an object (pickled) array, which tinytransformer never loads; "
-                "it was not written by save_checkpoint"
-            ) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, TypeError, AttributeError, KeyError) as e:
+        with zipfile.ZipFile(path) as archive:
+            if "__meta__.npy" not in archive.namelist():
+                raise CheckpointError(
+                    f"{path}: not a tinytransformer checkpoint (no __meta__ entry)"
+                )
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                known = key == "__meta__" or key.startswith(ENTRY_PREFIXES)
+                if key == info.filename or not known:
+                    raise CheckpointError(
+                        f"{path}: holds an entry {info.filename!r} that no checkpoint has; it "
+                        "was not written by save_checkpoint (nothing of it was read)"
+                    )
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    header_bytes = f.tell()
+                if dtype.hasobject:  # an object array: never unpickled, it could run code
+                    raise CheckpointError(
+                        f"{path}: holds an object (pickled) array, which tinytransformer never "
+                        "loads; it was not written by save_checkpoint"
+                    )
+                size = math.prod(shape) * dtype.itemsize
+                if header_bytes + size != info.file_size:
+                    raise CheckpointError(
+                        f"{path}: entry {key}'s header declares {shape} {dtype} ({size:,} bytes) "
+                        f"but the entry holds {info.file_size - header_bytes:,}; it is damaged"
+                    )
+                declared[key] = (size, shape, dtype)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error) as e:
         raise CheckpointError(
             f"{path}: not a readable checkpoint (corrupt or truncated?): {e}"
         ) from None
-    except (RuntimeError, NotImplementedError, zlib.error) as e:  # damaged compressed data
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
-    if "__meta__" not in arrays:
-        raise CheckpointError(f"{path}: not a tinytransformer checkpoint (no __meta__ entry)")
+    return declared
+
+
+def _read_meta(path):
     try:
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
+        with np.load(path, allow_pickle=False) as z:
+            raw = z["__meta__"]
+        meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: its __meta__ entry is not valid JSON: {e}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         meta = meta if isinstance(meta, dict) else {}
         raise CheckpointError(
             f"{path}: expected format {FORMAT!r} version {VERSION}, got "
             f"{meta.get('format')!r} version {meta.get('version')!r}"
         )
-    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    optim = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
-    for name, p in params.items():
-        if p.dtype.kind != "f":
-            raise CheckpointError(f"{path}: parameter {name} has dtype {p.dtype}, expected floats")
-        if not np.isfinite(p).all():
+    return meta
+
+
+def _check_shapes_against_meta(path, declared, meta):
+    """No entry declares more values than the config in __meta__ gives its parameter (or, for
+    any other entry, than all the parameters together), and parameters are floats: so a header
+    that claims 10^11 floats is refused before a byte of it is read. Names and shapes are then
+    checked one by one by the model's load_state_dict, which lists every mismatch."""
+    try:
+        shapes = param_shapes(GPTConfig.from_dict(meta["config"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path}: its __meta__ has no usable config: {e}") from None
+    total = sum(math.prod(s) for s in shapes.values())
+    for key, (_, shape, dtype) in declared.items():
+        name = key.removeprefix("param/")
+        if key.startswith("param/") and dtype.kind != "f":
+            raise CheckpointError(f"{path}: parameter {name} has dtype {dtype}, expected floats")
+        most = math.prod(shapes[name]) if name in shapes else total
+        if key != "__meta__" and math.prod(shape) > most:
             raise CheckpointError(
-                f"{path}: parameter {name} holds nan or inf; these weights cannot be used"
+                f"{path}: entry {key} declares {math.prod(shape):,} values, more than the "
+                f"{most:,} the checkpoint's config has room for; it was not read"
             )
-    return meta, params, optim
+
+
+def _read_arrays(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files if k != "__meta__"}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (corrupt or truncated?): {e}"
+        ) from None
+    except (RuntimeError, NotImplementedError, zlib.error) as e:  # damaged compressed data
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt?): {e}") from None
 
 
 def load_checkpoint(path, dtype=None):
