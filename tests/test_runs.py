@@ -177,8 +177,30 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path,
         alive.wait()
     (out / ".lock").write_text(f"{alive.pid}\n")  # its holder is gone now
     train(out, steps=5)
-    assert "taking over the lock of a run that is gone" in capsys.readouterr().out
+    assert f"taking over the lock {out / '.lock'} of a run that is gone" in capsys.readouterr().out
     assert not (out / ".lock").exists()  # released at the end
+
+
+def test_the_lock_names_its_writer_by_pid_and_start_time(tmp_path, capsys):
+    """A lock that no live writer of ours holds is taken over: empty, a pid out of range, -1,
+    or the pid of a live program that started after the lock was written (the system gave the
+    dead writer's pid away). A lock that is a directory is one line naming it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    me = os.getpid()
+    for content in ["", "99999999999999\n", "-1\n", f"{me} 1\n"]:  # my pid, another start
+        (out / ".lock").write_text(content)
+        train(out, "--overwrite", steps=1)
+        assert "taking over the lock" in capsys.readouterr().out, repr(content)
+        assert not (out / ".lock").exists()
+    start = Path(f"/proc/{me}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    (out / ".lock").write_text(f"{me} {start}\n")  # this very process, alive: refused
+    fails(train_main, [*TINY, "--overwrite", "--out", str(out)],
+          f"another run (pid {me}) is writing there (its lock is {out / '.lock'})")  # fmt: skip
+    (out / ".lock").unlink()
+    (out / ".lock").mkdir()
+    fails(train_main, [*TINY, "--overwrite", "--out", str(out)],
+          f"its lock file {out / '.lock'} is a directory; remove it")  # fmt: skip
 
 
 # --- 6. metrics.jsonl: a broken line is named ----------------------------------------------------

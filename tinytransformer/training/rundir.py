@@ -4,8 +4,8 @@ anyone's work.
 - A new run refuses a directory that already holds a run (a checkpoint or metrics.jsonl) unless
   it continues it (--resume) or is told to replace it (--overwrite, which removes the old run's
   files only once everything else has been checked).
-- One writer at a time: a lock file holds the writer's pid; a lock left by a process that no
-  longer exists is taken over, with a note.
+- One writer at a time: a lock file names the writer (its pid and start time) and is created
+  whole, atomically; a lock left by a process that no longer runs is taken over, with a note.
 - Temporary files of an interrupted atomic write (files.write_atomic) are removed on the next
   start, once their writer is gone.
 - Every OS fault (a file where a directory should be, a read-only or full disk, no permission)
@@ -15,6 +15,7 @@ anyone's work.
 import contextlib
 import os
 import re
+import secrets
 from pathlib import Path
 
 from tinytransformer.files import describe_os_error
@@ -73,14 +74,33 @@ def remove_run_files(out, names):
 
 
 def pid_alive(pid):
-    """Whether a process with this pid exists (signal 0 asks without sending anything)."""
+    """Whether a process with this pid exists (signal 0 asks without sending anything). A pid
+    that no process can have (0, negative, beyond the system's range) is not alive."""
+    if not 0 < pid <= MAX_PID:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, and belongs to someone else
         return True
+    except OverflowError:
+        return False
     return True
+
+
+MAX_PID = 2**22  # Linux's largest pid_max; other systems stay below it
+
+
+def process_start(pid):
+    """When process pid started (clock ticks since boot, from /proc/PID/stat), or None where
+    that cannot be read (not Linux, or no such process): with the pid, it names one process,
+    since the system may give a dead writer's pid to a new program."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])  # field 22; the name, field 2, is in ()
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def clean_partial_writes(out):
@@ -97,46 +117,82 @@ def clean_partial_writes(out):
 class RunLock:
     """`with RunLock(out, log):` -- this process is the run directory's one writer.
 
-    The lock is a file holding the writer's pid, created with O_EXCL so that two processes
-    cannot both create it. A lock whose pid no longer runs was left by a killed run: it is taken
-    over, and `log` says so.
+    The lock is a file naming its writer: "pid start", the process id and when that process
+    started (process_start). It is written whole under a temporary name and then linked into
+    place, which fails if a lock is there already, so no other process ever sees an empty or
+    half-written lock. A lock whose writer no longer runs (no process with its pid, or one that
+    started at another time: a new program the pid was given to) was left by a killed run: it
+    is taken over, and `log` says so. Every refusal names the lock file and what to do.
     """
 
     def __init__(self, out, log=None, flag="--out"):
         self.path = Path(out) / LOCK
         self.log = log or (lambda message: None)
         self.flag = flag
+        self.me = f"{os.getpid()} {process_start(os.getpid())}"
 
     def __enter__(self):
-        for _ in range(2):
+        if self.path.is_dir():
+            raise RunDirError(
+                f"{self.flag} {self.path.parent}: its lock file {self.path} is a directory; "
+                "remove it, then start again"
+            )
+        for _ in range(3):
+            if self._create():
+                return self
+            holder = self._holder()
+            if holder is not None:
+                raise RunDirError(
+                    f"{self.flag} {self.path.parent}: another run (pid {holder}) is writing "
+                    f"there (its lock is {self.path}); wait for it to finish, or use another "
+                    f"{self.flag}"
+                )
+            self.log(f"note: taking over the lock {self.path} of a run that is gone")
+            self.path.unlink(missing_ok=True)
+        raise RunDirError(
+            f"{self.flag} {self.path.parent}: could not take the lock {self.path}; if no run is "
+            "writing there, delete it"
+        )
+
+    def _create(self):
+        """Write the lock whole, then link it into place -> whether it was ours to take."""
+        tmp = self.path.with_name(f".{LOCK}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.write_text(self.me + "\n")
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.link(tmp, self.path)  # atomic, and fails if a lock is there
             except FileExistsError:
-                holder = self._holder()
-                if holder is not None and pid_alive(holder) and holder != os.getpid():
-                    raise RunDirError(
-                        f"{self.flag} {self.path.parent}: another run (pid {holder}) is writing "
-                        f"there; wait for it to finish, or use another {self.flag}"
-                    ) from None
-                self.log(f"note: taking over the lock of a run that is gone ({self.path})")
-                self.path.unlink(missing_ok=True)
-                continue
-            except OSError as e:
-                raise RunDirError(describe_os_error(e, f"{self.flag} {self.path.parent}")) from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
-            return self
-        raise RunDirError(f"{self.flag} {self.path.parent}: could not take the lock {self.path}")
+                return False
+            return True
+        except OSError as e:
+            raise RunDirError(describe_os_error(e, f"{self.flag} {self.path.parent}")) from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _holder(self):
+        """The pid of the lock's writer if that process still runs, else None (a lock left by
+        a killed run, a pid now given to another program, or a file that is no lock)."""
         try:
-            return int(self.path.read_text().strip() or "0") or None
-        except (OSError, ValueError):
-            return None  # unreadable or half-written: no live writer vouches for it
+            words = self.path.read_text().split()
+        except OSError:
+            return None
+        try:
+            pid = int(words[0])
+            start = int(words[1]) if len(words) > 1 and words[1] != "None" else None
+        except (ValueError, IndexError):
+            return None  # not a lock this package writes
+        if not pid_alive(pid):
+            return None
+        if start is not None and process_start(pid) not in (None, start):
+            return None  # the pid was given to a program started later
+        return pid
 
     def __exit__(self, *exc):
-        if self._holder() == os.getpid():
-            self.path.unlink(missing_ok=True)
+        try:
+            if self.path.read_text().strip() == self.me:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 @contextlib.contextmanager
