@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tinytransformer.commands.evaluate import main as eval_main
+from tinytransformer.commands.export import main as export_main
 from tinytransformer.commands.finetune import main as finetune_main
 from tinytransformer.commands.sample import main as sample_main
 from tinytransformer.commands.train import main as train_main
@@ -551,3 +552,65 @@ def test_sample_with_a_tiny_top_p_keeps_the_most_likely_token(tmp_path, trained,
     sample_main(["--out", str(trained), "--temperature", "0", "--max-new-tokens", "20",
                  "--prompt", "def "])  # fmt: skip
     assert capsys.readouterr().out == greedy  # the nucleus of p -> 0 is the top token alone
+
+
+@pytest.mark.parametrize("how", ["empty", "dangling link", "looping link"])
+def test_an_out_that_names_no_folder_is_one_line_naming_the_flag(tmp_path, how, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if how == "empty":
+        out, message = "", "--out '': expected a folder, got an empty path"
+    elif how == "dangling link":
+        out = "link"
+        os.symlink(tmp_path / "nowhere", out)
+        message = f"--out link: a symbolic link to {tmp_path / 'nowhere'}, which does not exist"
+    else:
+        out = "loop"
+        os.symlink("loop", out)
+        message = "--out loop: a symbolic link that loops back on itself"
+    fails(train_main, [*TINY, "--out", out], message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if how == "empty" else [out])
+
+
+# --- export writes its folder as a whole ------------------------------------------------------
+
+
+def test_export_refuses_a_folder_that_holds_anything_and_replaces_it_as_a_set(
+    tmp_path, trained, capsys
+):
+    to = tmp_path / "hf"
+    to.mkdir()
+    (to / "tokenizer_config.json").write_text("{}")  # the user's own file
+    fails(export_main, ["--out", str(trained), "--to", str(to)],
+          f"--to {to} already holds tokenizer_config.json; pass --overwrite")  # fmt: skip
+    assert (to / "tokenizer_config.json").read_text() == "{}"
+    # the files of another model (GPT-2's vocabulary) would make the folder unusable
+    for name in ("vocab.json", "merges.txt", "generation_config.json", "special_tokens_map.json"):
+        (to / name).write_text('{"stale": 1}')
+    export_main(["--out", str(trained), "--to", str(to), "--overwrite"])
+    assert not {"vocab.json", "merges.txt", "generation_config.json"} & set(os.listdir(to))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+    capsys.readouterr()
+    sample_main(["--hf", str(to), "--prompt", "def ", "--max-new-tokens", "5"])
+    assert capsys.readouterr().out.startswith("def ")
+
+
+def test_a_killed_export_leaves_the_old_folder_whole(tmp_path, trained, monkeypatch):
+    to = tmp_path / "hf"
+    export_main(["--out", str(trained), "--to", str(to)])
+    before = snapshot(to)
+
+    def killed(model, path, tokenizer=None):
+        (Path(path) / "model.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GPT, "save_pretrained", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_main(["--out", str(trained), "--to", str(to), "--overwrite"])
+    assert snapshot(to) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]  # and nothing beside it
+
+
+def test_a_dangling_link_as_the_export_folder_is_one_line(tmp_path, trained):
+    os.symlink(tmp_path / "nowhere", tmp_path / "link")
+    fails(export_main, ["--out", str(trained), "--to", str(tmp_path / "link")],
+          "--to", "a symbolic link to", "which does not exist")  # fmt: skip

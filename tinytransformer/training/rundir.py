@@ -18,7 +18,7 @@ import re
 import secrets
 from pathlib import Path
 
-from tinytransformer.files import describe_os_error
+from tinytransformer.files import describe_os_error, pid_alive
 from tinytransformer.training.loop import TrainingError
 
 LOCK = ".lock"
@@ -29,10 +29,28 @@ class RunDirError(ValueError):
     """The run directory cannot be used as asked; the message names the flag and the path."""
 
 
+def check_folder_path(path, flag):
+    """A folder given by the user is a path that names something it can be: not empty, not a
+    symbolic link to nothing or in a loop (mkdir would say only "File exists")."""
+    if str(path) == "":
+        raise RunDirError(f"{flag} '': expected a folder, got an empty path")
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise RunDirError(
+                f"{flag} {path}: a symbolic link to {os.readlink(path)}, which does not exist"
+            ) from None
+        except OSError:  # ELOOP
+            raise RunDirError(f"{flag} {path}: a symbolic link that loops back on itself") from None
+
+
 def prepare_run_dir(out, files, resume=False, overwrite=False, flag="--out", resumable=True):
     """Check that `out` can take a run that writes `files` (names inside it) -> the existing
     ones that --overwrite will replace. Writes nothing: call it before any work starts.
     resumable: whether the command has --resume to offer (train does, finetune does not)."""
+    check_folder_path(out, flag)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"{flag} {out}: expected a directory, got a file")
@@ -71,25 +89,6 @@ def remove_run_files(out, names):
     """--overwrite: remove the old run's files (after every check has passed)."""
     for name in names:
         (Path(out) / name).unlink(missing_ok=True)
-
-
-def pid_alive(pid):
-    """Whether a process with this pid exists (signal 0 asks without sending anything). A pid
-    that no process can have (0, negative, beyond the system's range) is not alive."""
-    if not 0 < pid <= MAX_PID:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, and belongs to someone else
-        return True
-    except OverflowError:
-        return False
-    return True
-
-
-MAX_PID = 2**22  # Linux's largest pid_max; other systems stay below it
 
 
 def process_start(pid):
