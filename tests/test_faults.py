@@ -125,3 +125,36 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())
     assert run(out, "--resume", "--max-iters", "4").returncode == 0  # and the run goes on
     assert os.path.getsize(out / "ckpt.npz") > 64_000
+
+
+def test_a_full_disk_during_a_metrics_row_leaves_a_torn_line_that_resume_repairs(
+    tmp_path, uninterrupted
+):
+    """The disk fills in the middle of a metrics.jsonl row: one clear line, half a row left.
+    A torn last line is what a crash leaves in an append-only log, so resume drops it, says
+    so, and goes on to end exactly where an uninterrupted run ends."""
+    out = tmp_path / "torn"
+    proc = start(out)  # the uninterrupted run's settings, stopped (and saved) after a few steps
+    wait_for_step(out, 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    step = load_checkpoint(out / "ckpt.npz").step
+    # the resume keeps the rows before its step, then appends the one of that step
+    rows = (out / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    size = len(b"".join(r for r in rows if json.loads(r)["step"] < step))
+
+    def full_in_the_next_row():  # room for the rows kept, and 20 bytes of the next one
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 20, size + 20))
+
+    result = run(out, "--resume", preexec_fn=full_in_the_next_row)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "metrics.jsonl" in lines[0], lines
+    torn = (out / "metrics.jsonl").read_bytes()
+    assert len(torn) == size + 20 and not torn.endswith(b"\n")  # half a row
+    result = run(out, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "dropped the unfinished last line of" in result.stdout
+    step, params, rows = final_state(out)
+    assert step == STEPS and rows == uninterrupted[2]
+    assert all(np.array_equal(params[n], uninterrupted[1][n]) for n in params)

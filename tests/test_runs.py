@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -614,3 +615,20 @@ def test_a_dangling_link_as_the_export_folder_is_one_line(tmp_path, trained):
     os.symlink(tmp_path / "nowhere", tmp_path / "link")
     fails(export_main, ["--out", str(trained), "--to", str(tmp_path / "link")],
           "--to", "a symbolic link to", "which does not exist")  # fmt: skip
+
+
+def test_a_checkpoint_copied_in_from_another_run_is_not_resumed(tmp_path):
+    """Its metrics would mix with this run's and its best.npz would replace this one's: each
+    checkpoint records its run's identity, and resume refuses one that is not the folder's."""
+    train(tmp_path / "a", steps=5)
+    train(tmp_path / "b", steps=5)
+    before = snapshot(tmp_path / "b")
+    shutil.copy(tmp_path / "a" / "ckpt.npz", tmp_path / "b" / "ckpt.npz")
+    fails(train_main, ["--out", str(tmp_path / "b"), "--resume", "--max-iters", "8"],
+          "ckpt.npz: belongs to another run than", "best.npz beside it")  # fmt: skip
+    assert {n: b for n, b in snapshot(tmp_path / "b").items() if n != "ckpt.npz"} == {
+        n: b for n, b in before.items() if n != "ckpt.npz"
+    }
+    (tmp_path / "b" / "best.npz").unlink()  # without best.npz, the metrics still tell
+    fails(train_main, ["--out", str(tmp_path / "b"), "--resume", "--max-iters", "8"],
+          "metrics.jsonl: holds rows of another run")  # fmt: skip

@@ -9,9 +9,18 @@ _figure: the package's one import that is not at the top of its file (tests/test
 allows it here and nowhere else). A command that draws nothing, or `--help`, never loads it.
 """
 
+import io
+
 import numpy as np
 
 from tinytransformer.checks import check_count
+
+
+def png_bytes(fig, dpi=100):
+    """A figure as the bytes of a PNG file (to write atomically: files.write_atomic)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def _figure(width, height):

@@ -192,6 +192,14 @@ def _declared_entries(path):
     return declared
 
 
+def read_meta(path):
+    """A checkpoint's __meta__ (its kind, config, step, settings) without reading its arrays."""
+    path = Path(path)
+    _check_is_an_archive(path)
+    _declared_entries(path)
+    return _read_meta(path)
+
+
 def _read_meta(path):
     try:
         with np.load(path, allow_pickle=False) as z:

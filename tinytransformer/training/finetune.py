@@ -29,7 +29,7 @@ from tinytransformer.models.config import PRESETS, GPTConfig
 from tinytransformer.models.kinds import MODEL_KINDS, kind_of
 from tinytransformer.models.memory import check_fits
 from tinytransformer.models.transformer import MaskedLM, evaluating
-from tinytransformer.plots import plot_confusion_matrix
+from tinytransformer.plots import plot_confusion_matrix, png_bytes
 from tinytransformer.text.batching import Batch
 from tinytransformer.text.corpora import clean_text, load_corpus
 from tinytransformer.text.tokenizers import CharTokenizer
@@ -231,7 +231,7 @@ def _finetune(config, clf, task, source, out, log, progress):
     }
     write_atomic(out / "results.json", json.dumps(results, indent=2).encode())
     cm = confusion_matrix(test_labels, pred, len(LABEL_NAMES))
-    plot_confusion_matrix(cm, list(LABEL_NAMES)).savefig(out / "confusion.png")
+    write_atomic(out / "confusion.png", png_bytes(plot_confusion_matrix(cm, list(LABEL_NAMES))))
     log(
         f"best val loss {best.val_loss:.4f} (acc {best.metrics['val_acc']:.3f}) at step "
         f"{best.step}; test accuracy {report.accuracy:.3f}, macro F1 "

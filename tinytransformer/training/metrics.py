@@ -59,10 +59,15 @@ def read_metrics(path, allow_torn_tail=False):
 
 
 def append_row(path, row):
-    """Append one row and flush it, so that a crash afterwards loses nothing of it."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+    """Append one row and flush it, so that a crash afterwards loses nothing of it. An OSError
+    (the disk filled up mid-row) names the file."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+    except OSError as e:
+        e.filename = e.filename or str(path)
+        raise
 
 
 def rewrite_rows(path, rows):

@@ -15,15 +15,17 @@ Nothing here prints: messages go to `log`, and the progress bar is the caller's 
 
 import dataclasses
 import math
+import secrets
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tinytransformer.files import write_atomic
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.kinds import MODEL_KINDS, kind_of
 from tinytransformer.models.memory import check_fits
-from tinytransformer.plots import plot_losses
+from tinytransformer.plots import plot_losses, png_bytes
 from tinytransformer.text.dataset import prepare_data
 from tinytransformer.text.masking import mlm_batch
 from tinytransformer.training.checkpoint import (
@@ -31,6 +33,7 @@ from tinytransformer.training.checkpoint import (
     check_sizes,
     load_backbone,
     load_checkpoint,
+    read_meta,
     save_checkpoint,
 )
 from tinytransformer.training.config import ConfigError, PretrainConfig
@@ -90,6 +93,7 @@ class Run:
     optimizer: object
     data_rng: np.random.Generator
     step: int = 0
+    run_id: str = dataclasses.field(default_factory=lambda: secrets.token_hex(8))  # its identity
     ended: str = ""  # how the loop ended: "done", "early stop" or "stopped" (loop.LoopResult)
     signum: int = None  # the signal that stopped it (SIGINT, SIGTERM), if one did
     best: BestWeights = dataclasses.field(default_factory=BestWeights)
@@ -166,6 +170,17 @@ def resumed_run(out, changes):
     run.data_rng.bit_generator.state = ckpt.rng_states["data"]
     run.step = ckpt.step
     run.best = BestWeights(ckpt.meta["extra"].get("best_val", math.inf))
+    # a checkpoint older than run ids continues under a new one (its rows and best.npz have none)
+    run.run_id = ckpt.meta["extra"].get("run_id") or run.run_id
+    best = Path(out) / "best.npz"
+    if best.is_file():
+        theirs = read_meta(best).get("extra", {}).get("run_id")
+        if theirs not in (None, run.run_id):
+            raise CheckpointError(
+                f"{path}: belongs to another run than {best} beside it (run {run.run_id}, not "
+                f"{theirs}); was it copied in from another run's folder? Resume a run in its "
+                "own folder, or start a new one from this checkpoint with init_from"
+            )
     return run
 
 
@@ -216,7 +231,7 @@ _COMMAND_LINE_ONLY = ("out", "resume", "overwrite", "quiet", "sample_tokens")
 
 
 def save(run, path):
-    extra = {"config": run.config.to_dict(), "best_val": run.best.val_loss}
+    extra = {"config": run.config.to_dict(), "best_val": run.best.val_loss, "run_id": run.run_id}
     save_checkpoint(
         path,
         run.model,
@@ -228,10 +243,10 @@ def save(run, path):
     )
 
 
-def _metrics_so_far(path, before_step, log):
-    """The rows of earlier evaluations, dropping any at or after before_step (a resumed run
-    evaluates those again) and a torn last line (a write cut short), which `log` hears about.
-    A broken line anywhere else is an error naming the file and the line."""
+def _metrics_so_far(path, run, log):
+    """The rows of the run's earlier evaluations, dropping any at or after its step (a resumed
+    run evaluates those again) and a torn last line (a write cut short), which `log` hears
+    about. A broken line anywhere else, or a row of another run, is an error naming the file."""
     if not path.is_file():
         return []
     try:
@@ -240,7 +255,13 @@ def _metrics_so_far(path, before_step, log):
         raise TrainingError(f"{e}; fix or delete the line, then resume again") from None
     if torn:
         log(f"note: dropped the unfinished last line of {path} ({torn} bytes), left by a crash")
-    return [r for r in rows if r["step"] < before_step]
+    others = {r["run"] for r in rows if r.get("run") not in (None, run.run_id)}
+    if others:
+        raise TrainingError(
+            f"{path}: holds rows of another run ({sorted(others)[0]}) than the checkpoint being "
+            f"resumed (run {run.run_id}); resume a run in its own folder"
+        )
+    return [r for r in rows if r["step"] < run.step]
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -281,7 +302,7 @@ def _train(run, out, resumed, stop_after, log, progress):
     """The run proper, once its directory is checked and locked."""
     config, model, data, opt = run.config, run.model, run.data, run.optimizer
     metrics_path = out / "metrics.jsonl"
-    metrics = _metrics_so_far(metrics_path, run.step, log)
+    metrics = _metrics_so_far(metrics_path, run, log)
     rewrite_rows(metrics_path, metrics)  # without the rows dropped, atomically
     schedule = config.make_schedule()
     if schedule.note:
@@ -297,6 +318,7 @@ def _train(run, out, resumed, stop_after, log, progress):
 
     def on_eval(step, ev, improved):
         row = {
+            "run": run.run_id,
             "step": step,
             "train_loss": ev["train_loss"],
             "val_loss": ev["val_loss"],
@@ -306,7 +328,7 @@ def _train(run, out, resumed, stop_after, log, progress):
         }
         metrics.append(row)
         append_row(metrics_path, row)  # appended and flushed: a crash loses no row
-        plot_losses(metrics).savefig(out / "loss.png", dpi=100)
+        write_atomic(out / "loss.png", png_bytes(plot_losses(metrics)))  # whole or not at all
         bar.write(f"step {step}: train loss {ev['train_loss']:.4f}, val loss {ev['val_loss']:.4f}")
         if improved:
             save(run, out / "best.npz")

@@ -207,4 +207,5 @@ def writing_run(out, replaced, log):
         try:
             yield out
         except OSError as e:  # the disk filled up, the directory became read-only, ...
-            raise TrainingError(describe_os_error(e, f"--out {out}: could not write")) from None
+            what = f"could not write {e.filename}" if e.filename else "could not write"
+            raise TrainingError(describe_os_error(e, f"--out {out}: {what}")) from None
