@@ -202,7 +202,10 @@ def test_save_pretrained_writes_the_model_and_its_tokenizer_and_returns_the_fold
     assert config["eos_token_id"] == config["bos_token_id"] == tok.eot_id == tok.vocab_size - 5
     alone = ours.save_pretrained(tmp_path / "alone")
     assert sorted(os.listdir(alone)) == ["config.json", "model.safetensors"]  # no tokenizer
-    assert "eos_token_id" not in json.loads((alone / "config.json").read_text())
+    # no tokenizer, no <|endoftext|>: null, which transformers reads as "none" (without the
+    # fields it would take GPT-2's 50256, outside a small vocabulary, and warn)
+    alone_config = json.loads((alone / "config.json").read_text())
+    assert alone_config["eos_token_id"] is None and alone_config["bos_token_id"] is None
 
 
 def test_from_pretrained_loads_float32_by_default_or_the_dtype_asked(tmp_path):
@@ -293,7 +296,9 @@ def test_gpt2_vocabulary_files_that_are_not_gpt2s_name_the_file(tmp_path):
 
 def test_a_name_is_looked_up_in_the_local_cache_and_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    with pytest.raises(PretrainedError, match="not in the Hugging Face cache.*huggingface-cli"):
+    with pytest.raises(
+        PretrainedError, match="not in the Hugging Face cache.*`hf download gpt2 config.json"
+    ):
         GPT.from_pretrained("gpt2")
     snapshot = tmp_path / "hf-home" / "hub" / "models--gpt2" / "snapshots" / "abc123"
     model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16))
@@ -305,7 +310,16 @@ def test_a_name_is_looked_up_in_the_local_cache_and_nothing_is_downloaded(tmp_pa
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("abc123")
     assert GPT.from_pretrained("gpt2").config == model.config
+    # a folder named gpt2 in the working directory (where other tutorials download to), with
+    # no config.json, does not hide the cache: the cache's model is used, and a warning says so
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gpt2").mkdir()
+    with pytest.warns(UserWarning, match="holds no config.json; using the Hugging Face cache's"):
+        assert GPT.from_pretrained("gpt2").config == model.config
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))  # the cache moved: not found
+    with pytest.raises(PretrainedError, match="gpt2: no config.json"):  # the folder's, then
+        GPT.from_pretrained("gpt2")
+    (tmp_path / "gpt2").rmdir()
     with pytest.raises(PretrainedError, match="elsewhere"):
         GPT.from_pretrained("gpt2")
 

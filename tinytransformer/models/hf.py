@@ -12,25 +12,35 @@ token embedding itself (tied). What is checked: every config field that would ma
 compute something else than ours (the activation, the inner width, the layer-norm epsilon, the
 tied head, the attention's scaling variants); a field we cannot honour is an error naming it.
 
-Nothing is downloaded, ever. A name that is not a folder is looked up in the Hugging Face cache
-(`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`); with internet,
-`huggingface-cli download gpt2` fills it.
+Weights are read with read_safetensors, a reader of the format's header and offsets (the file
+is mapped, not read whole): float16, float32, float64 and bfloat16 (many published checkpoints
+are bfloat16; NumPy has no such type, so each is widened to the float32 it is the top half of).
+Integer, boolean and non-finite weights are refused by name.
+
+Nothing is downloaded, ever. A name that is not a folder holding a config.json is looked up in
+the Hugging Face cache (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`); with
+internet, `hf download gpt2 config.json model.safetensors vocab.json merges.txt` fills it
+(huggingface_hub's command: the five files a GPT-2 needs, not the whole repository).
 """
 
 import json
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save
+from safetensors.numpy import save
 
-from tinytransformer.files import write_atomic
+from tinytransformer.checks import check_count
+from tinytransformer.files import FileFault, read_json, write_atomic
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.transformer import param_shapes
 from tinytransformer.ops.layernorm import EPS
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+MAX_CONFIG_BYTES = 2**20  # a config.json is a few hundred bytes
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit for a header
 SKIPPED = (".attn.bias", ".attn.masked_bias")  # old causal-mask buffers, not parameters
 # config field -> the value our model computes with (what any other value would change)
 REQUIRED = {
@@ -52,26 +62,47 @@ def resolve(path):
     """A folder holding config.json and model.safetensors: `path` itself, or, for a name like
     "gpt2", the snapshot the local Hugging Face cache's refs/main names (without refs/main, its
     only or newest snapshot). The cache is $HF_HUB_CACHE, else $HF_HOME/hub, else
-    ~/.cache/huggingface/hub, as in huggingface_hub."""
+    ~/.cache/huggingface/hub, as in huggingface_hub. A local folder of that name without a
+    config.json (a download folder other tutorials make) does not hide the cache: the cache's
+    model is used, and a warning says so."""
     folder = Path(path)
-    if folder.is_dir():
+    if folder.is_dir() and (folder / CONFIG).exists():
         return folder
-    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    repo = (
-        Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
-        / f"models--{str(path).replace('/', '--')}"
+    if folder.is_dir():
+        cached = _in_the_cache(path)
+        if cached is None:
+            return folder  # its missing config.json is read_pretrained's to report
+        warnings.warn(
+            f"{path}: the folder {folder.resolve()} holds no {CONFIG}; using the Hugging Face "
+            f"cache's {cached} instead",
+            stacklevel=3,
+        )
+        return cached
+    cached = _in_the_cache(path)
+    if cached is not None:
+        return cached
+    raise PretrainedError(
+        f"{path}: no such folder, and not in the Hugging Face cache ({_cache_repo(path)}); "
+        f"nothing is downloaded: with internet, `hf download {path} {CONFIG} {WEIGHTS} "
+        "vocab.json merges.txt` puts it there"
     )
+
+
+def _cache_repo(name):
+    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    hub = Path(os.environ.get("HF_HUB_CACHE", home / "hub"))
+    return hub / f"models--{str(name).replace('/', '--')}"
+
+
+def _in_the_cache(name):
+    """The cache's snapshot of a model name (refs/main's, else the newest), or None."""
+    repo = _cache_repo(name)
     snapshots = repo / "snapshots"
     main = repo / "refs" / "main"
     if main.is_file() and (snapshots / main.read_text().strip() / CONFIG).is_file():
         return snapshots / main.read_text().strip()
     found = sorted(snapshots.glob("*/" + CONFIG), key=lambda p: p.parent.stat().st_mtime)
-    if found:
-        return found[-1].parent
-    raise PretrainedError(
-        f"{path}: no such folder, and not in the Hugging Face cache ({snapshots}); nothing is "
-        f"downloaded: with internet, `huggingface-cli download {path}` puts it there"
-    )
+    return found[-1].parent if found else None
 
 
 def config_from_hf(d, where):
@@ -82,30 +113,46 @@ def config_from_hf(d, where):
         got = d.get(field, wanted)
         if got != wanted:
             raise PretrainedError(f"{where}: {field}: expected {wanted!r}, got {got!r}")
-    n_embd = d.get("n_embd", 768)
-    if d.get("n_inner") not in (None, 4 * n_embd):
-        raise PretrainedError(
-            f"{where}: n_inner: expected null or 4 * n_embd = {4 * n_embd}, got {d['n_inner']!r}"
-        )
     try:
-        return GPTConfig(
-            vocab_size=d.get("vocab_size", 50257),
-            block_size=d.get("n_positions", d.get("n_ctx", 1024)),
-            n_layer=d.get("n_layer", 12),
-            n_head=d.get("n_head", 12),
-            n_embd=n_embd,
-            dropout=0.0,  # inference; set config.dropout to fine-tune with dropout
-            bias=True,
-        )
+        sizes = {
+            "vocab_size": d.get("vocab_size", 50257),
+            "block_size": d.get("n_positions", d.get("n_ctx", 1024)),
+            "n_layer": d.get("n_layer", 12),
+            "n_head": d.get("n_head", 12),
+            "n_embd": d.get("n_embd", 768),
+        }
+        for name, value in sizes.items():  # (null, a string, 1.5: refused by name)
+            check_count(name, value, low=1)
+        n_embd = sizes["n_embd"]
+        if d.get("n_inner") not in (None, 4 * n_embd):
+            raise PretrainedError(
+                f"{where}: n_inner: expected null or 4 * n_embd = {4 * n_embd}, got "
+                f"{d['n_inner']!r}"
+            )
+        # inference: dropout 0 (set config.dropout to fine-tune with dropout)
+        config = GPTConfig(**sizes, dropout=0.0, bias=True)
     except (TypeError, ValueError) as e:
+        if isinstance(e, PretrainedError):
+            raise
         raise PretrainedError(f"{where}: {e}") from None
+    dropouts = {k: d[k] for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop") if d.get(k)}
+    if dropouts:
+        listed = ", ".join(f"{k} {v}" for k, v in dropouts.items())
+        warnings.warn(
+            f"{where}: its dropout ({listed}) is not used: the model loads for inference, with "
+            "dropout 0; set model.config = dataclasses.replace(model.config, dropout=...) to "
+            "fine-tune with dropout",
+            stacklevel=4,
+        )
+    return config
 
 
 def config_to_hf(config, eot_id=None):
     """GPTConfig -> the fields of a Hugging Face GPT2Config that describe the same model.
 
     eot_id: the tokenizer's <|endoftext|> id, written as GPT-2's bos/eos token (50256 in GPT-2's
-    vocabulary, vocab_size - 5 in ours); None leaves the two fields out."""
+    vocabulary, vocab_size - 5 in ours); None writes them as null (without the fields,
+    transformers would take GPT-2's 50256, which a small vocabulary does not have)."""
     if not config.bias:
         raise PretrainedError("config.bias: GPT-2's layers all have biases; got a bias-free model")
     return {
@@ -121,7 +168,8 @@ def config_to_hf(config, eot_id=None):
         "embd_pdrop": config.dropout,
         "attn_pdrop": config.dropout,
         "initializer_range": 0.02,
-        **({} if eot_id is None else {"bos_token_id": eot_id, "eos_token_id": eot_id}),
+        "bos_token_id": eot_id,
+        "eos_token_id": eot_id,
         **REQUIRED,
     }
 
@@ -143,26 +191,84 @@ def read_safetensors_header(path):
     }
 
 
+# safetensors' dtype names -> NumPy's; BF16 has no NumPy type: its 16-bit words are read as such
+DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "BF16": "<u2", "BOOL": "?"}
+DTYPES.update({f"I{b}": f"<i{b // 8}" for b in (8, 16, 32, 64)})
+DTYPES.update({f"U{b}": f"<u{b // 8}" for b in (8, 16, 32, 64)})
+
+
+def bfloat16_to_float32(words):
+    """bfloat16 (uint16 words) -> float32: a bfloat16 is the top 16 bits of a float32, so each
+    word shifted into the high half of a 32-bit word is exactly that float32.
+
+    >>> bfloat16_to_float32(np.array([0x3F80, 0xC040], dtype=np.uint16)).tolist()
+    [1.0, -3.0]
+    """
+    return (words.astype(np.uint32) << 16).view(np.float32)
+
+
+def read_safetensors(path):
+    """A .safetensors file -> {name: array}, each array a view of the file mapped into memory
+    (bfloat16 widened to float32, a copy). The header is checked before any data is touched:
+    its size, each tensor's dtype, shape and offsets within the file."""
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise PretrainedError(f"{path}: expected a safetensors file, got {what}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if not 2 <= n <= min(MAX_HEADER_BYTES, size - 8):
+            raise PretrainedError(f"{path}: not a safetensors file (a header of {n:,} bytes)")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise PretrainedError(f"{path}: its header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise PretrainedError(f"{path}: its header is not a JSON object")
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else b""
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            kind, shape = entry["dtype"], tuple(int(s) for s in entry["shape"])
+            begin, end = (int(o) for o in entry["data_offsets"])
+        except (TypeError, KeyError, ValueError):
+            raise PretrainedError(f"{path}: tensor {name}: a malformed header entry") from None
+        if kind not in DTYPES:
+            raise PretrainedError(f"{path}: tensor {name}: dtype {kind} is not one we read")
+        dtype = np.dtype(DTYPES[kind])
+        if (
+            not 0 <= begin <= end <= size - 8 - n
+            or end - begin != math.prod(shape) * dtype.itemsize
+        ):
+            raise PretrainedError(
+                f"{path}: tensor {name}: offsets {begin}..{end} do not hold {kind} {shape}"
+            )
+        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
+        tensors[name] = bfloat16_to_float32(array) if kind == "BF16" else array
+    return tensors
+
+
 def read_pretrained(path):
     """A Hugging Face GPT-2 directory -> (GPTConfig, state dict with our names)."""
     folder = resolve(path)
     try:
-        hf_config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        hf_config = read_json(folder / CONFIG, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise PretrainedError(f"{folder}: no {CONFIG}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PretrainedError(f"{folder / CONFIG}: not readable JSON ({e})") from None
+    except FileFault as e:  # a FIFO, a link to /dev/zero, not JSON, nested too deeply, ...
+        raise PretrainedError(str(e)) from None
     if not isinstance(hf_config, dict):
         raise PretrainedError(f"{folder / CONFIG}: expected a JSON object")
     config = config_from_hf(hf_config, folder / CONFIG)
+    if not (folder / WEIGHTS).exists():
+        raise PretrainedError(f"{folder}: no {WEIGHTS} (only safetensors files are read)")
     try:
-        tensors = load_file(folder / WEIGHTS)
-    except FileNotFoundError:
-        raise PretrainedError(f"{folder}: no {WEIGHTS} (only safetensors files are read)") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise PretrainedError(
-            f"{folder / WEIGHTS}: not a readable safetensors file ({e})"
-        ) from None
+        tensors = read_safetensors(folder / WEIGHTS)
+    except OSError as e:
+        raise PretrainedError(f"{folder / WEIGHTS}: not readable ({e.strerror or e})") from None
     state = {}
     for name, array in tensors.items():
         if name.endswith(SKIPPED):
@@ -181,14 +287,21 @@ def read_pretrained(path):
     unexpected = [n for n in state if n not in shapes]
     misshapen = [n for n in shapes if n in state and tuple(state[n].shape) != shapes[n]]
     wrong = [f"{n} {tuple(state[n].shape)} (expected {shapes[n]})" for n in misshapen]
+    not_float = [
+        f"{n} ({state[n].dtype})" for n in shapes if n in state and state[n].dtype.kind != "f"
+    ]
+    floats = [n for n in shapes if n in state and state[n].dtype.kind == "f"]
+    not_finite = [n for n in floats if not np.isfinite(state[n]).all()]
     for problem, names in (
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("wrongly shaped", wrong),
+        (f"missing for {CONFIG}'s model", missing),
+        (f"unexpected for {CONFIG}'s model", unexpected),
+        (f"wrongly shaped for {CONFIG}'s model", wrong),
+        ("not floating-point weights", not_float),
+        ("nan or inf in", not_finite),
     ):
         if names:
             listed = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
-            raise PretrainedError(f"{folder / WEIGHTS}: {problem} for {CONFIG}'s model: {listed}")
+            raise PretrainedError(f"{folder / WEIGHTS}: {problem}: {listed}")
     return config, state
 
 
