@@ -36,7 +36,10 @@ def edit_weights(folder, change):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda t: t["transformer.h.0.ln_1.weight"].fill(np.nan), r"nan or inf in: transformer\.h\.0\.ln_1"),
+        (
+            lambda t: t["transformer.h.0.ln_1.weight"].fill(np.nan),
+            r"nan or inf in: transformer\.h\.0\.ln_1",
+        ),
         (
             lambda t: t.update({"transformer.wte.weight": np.full((20, 8), np.inf, np.float32)}),
             "nan or inf in: transformer.wte.weight",
