@@ -23,7 +23,7 @@ from tinytransformer.commands.finetune import main as finetune_main
 from tinytransformer.commands.sample import main as sample_main
 from tinytransformer.commands.train import main as train_main
 from tinytransformer.models.config import GPTConfig
-from tinytransformer.models.gpt import GPT
+from tinytransformer.models.gpt import GPT, generate_text
 from tinytransformer.models.memory import check_fits, count_parameters, training_step_bytes
 from tinytransformer.models.sampling import GREEDY, Sampling, sample_next
 from tinytransformer.text.batching import Batch
@@ -632,3 +632,23 @@ def test_a_checkpoint_copied_in_from_another_run_is_not_resumed(tmp_path):
     (tmp_path / "b" / "best.npz").unlink()  # without best.npz, the metrics still tell
     fails(train_main, ["--out", str(tmp_path / "b"), "--resume", "--max-iters", "8"],
           "metrics.jsonl: holds rows of another run")  # fmt: skip
+
+
+def test_bad_seeds_betas_and_prompt_dtypes_are_named_not_numpys_words():
+    config = GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4)
+    with pytest.raises(ValueError, match="^seed: expected a whole number >= 0, got -1$"):
+        GPT(config, seed=-1)
+    with pytest.raises(TypeError, match="^seed: expected a whole number >= 0, got 1.5$"):
+        GPT(config, seed=1.5)
+    with pytest.raises(ValueError, match=r"^betas: expected a pair \(beta1, beta2\), got 0.9$"):
+        AdamW(GPT(config), 1e-3, betas=0.9)
+    tok = CharTokenizer.train("ab")
+    small = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match="^seed: expected a whole number >= 0, got -2$"):
+        generate_text(small, tok, "ab", 3, seed=-2)
+    # a uint64 prompt generates like an int64 one (uint64 and int64 together became float64)
+    prompt = np.array([[1, 2]])
+    out = GPT(config).generate(prompt.astype(np.uint64), 3, temperature=0)
+    assert out.dtype == np.int64 and np.array_equal(
+        out, GPT(config).generate(prompt, 3, temperature=0)
+    )

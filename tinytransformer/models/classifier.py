@@ -109,7 +109,7 @@ class SequenceClassifier:
         self.pooling = pooling
         self.dropout = float(dropout)
         C, dtype = backbone.config.n_embd, backbone.dtype
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_count("seed", seed))
         self.head = {
             "classifier.weight": rng.normal(0.0, 0.02, size=(C, self.n_classes)).astype(dtype),
             "classifier.bias": np.zeros(self.n_classes, dtype),

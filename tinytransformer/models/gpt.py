@@ -72,7 +72,7 @@ class GPT(Transformer):
         steps = self.generate_iter(
             idx, max_new_tokens, sampling, rng=rng, use_cache=use_cache, suppress=suppress
         )
-        return np.concatenate([idx, *steps], axis=1)
+        return np.concatenate([idx.astype(np.int64, copy=False), *steps], axis=1)  # (B, T + n)
 
     def generate_iter(
         self,
@@ -88,6 +88,7 @@ class GPT(Transformer):
         soon as it is sampled. The arguments are checked here, when it is called, not at the
         first token."""
         check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
+        idx = idx.astype(np.int64, copy=False)  # uint64 and int64 would concatenate to float64
         check_count("max_new_tokens", max_new_tokens)
         if not isinstance(sampling, Sampling):
             raise TypeError(f"sampling: expected a Sampling, got {type(sampling).__name__}")
@@ -158,6 +159,7 @@ def generate_text(
     An empty prompt starts from a newline. tokenizer: anything with encode and decode (and
     special_ids: [PAD], [MASK], ... are never sampled unless allow_special).
     """
+    check_count("seed", seed, allow_none=True)
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.encode("\n")[0]]
     idx = np.array([ids], dtype=np.int64)  # (1, T)
     special = getattr(tokenizer, "special_ids", None)

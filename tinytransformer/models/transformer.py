@@ -18,7 +18,13 @@ import math
 
 import numpy as np
 
-from tinytransformer.checks import check_float, check_ids, check_same_dtype, check_shape
+from tinytransformer.checks import (
+    check_count,
+    check_float,
+    check_ids,
+    check_same_dtype,
+    check_shape,
+)
 from tinytransformer.models.block import (
     block_attention,
     block_backward,
@@ -104,6 +110,7 @@ class Transformer:
     def __init__(self, config, seed=0, dtype=np.float32):
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config: expected a GPTConfig, got {type(config).__name__}")
+        check_count("seed", seed)
         self.config = config
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":

@@ -62,7 +62,7 @@ class AdamW:
     def __init__(self, model, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, trainable=None):
         self.model = model
         self.lr = check_number("lr", lr, low=0.0)
-        if len(betas) != 2:
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
         self.beta1 = check_number("betas[0]", betas[0], low=0.0, below=1.0)
         self.beta2 = check_number("betas[1]", betas[1], low=0.0, below=1.0)
