@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tinytransformer.files import FileFault, read_json, read_regular_file
 from tinytransformer.text.corpora import load_corpus
 from tinytransformer.text.tokenizers import (
     SPECIAL_TOKENS,
@@ -327,3 +328,27 @@ def test_bpe_training_on_500kb_is_fast():
     ids = tok.encode(text)
     assert tok.decode(ids) == text
     assert len(text.encode()) / len(ids) > 1.8  # 512 tokens should compress English prose ~2x
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+
+
+def test_read_json_names_the_file_for_every_fault(tmp_path):
+    path = tmp_path / "x.json"
+    cases = {
+        b"\xff{}": "not a UTF-8 text file (bad byte at offset 0)",
+        b'{"a": }': "not valid JSON (Expecting value at line 1, column 7)",
+        b"1" * 5000: "not valid JSON (Exceeds the limit",  # int() refuses 4,300+ digits
+    }
+    for data, message in cases.items():
+        path.write_bytes(data)
+        with pytest.raises(FileFault, match=re.escape(f"{path}: {message}")):
+            read_json(path, 10_000)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / 'none'}: no such file")):
+        read_regular_file(tmp_path / "none", 10)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(FileFault, match=f"^{re.escape(str(tmp_path / 'loop'))}: "):
+        read_regular_file(tmp_path / "loop", 10)
+    path.write_bytes(b'{"a": 1}')
+    assert read_json(path, 8) == {"a": 1}
