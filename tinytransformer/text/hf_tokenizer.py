@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from tinytransformer.files import write_atomic
-from tinytransformer.text.gpt2_tokenizer import bytes_to_unicode
+from tinytransformer.text.bpe import bytes_to_unicode
 
 
 def _added_tokens(first_id, specials):
