@@ -19,6 +19,7 @@ from tinytransformer.commands.train import main as train_main
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.hf import PretrainedError
+from tinytransformer.text import pretrained
 from tinytransformer.text.gpt2_tokenizer import FILES, PATTERN, bytes_to_unicode, default_files
 from tinytransformer.text.pretrained import load_pretrained_tokenizer
 
@@ -507,3 +508,78 @@ def test_gpt2_files_that_are_not_regular_files_are_one_line_naming_them(tmp_path
         make_hostile(paths[which], kind)
         load = functools.partial(load_gpt2_tokenizer, paths[0].parent)
         assert HOSTILE[kind] in refusal(load, paths[which])
+        if names == FILES["huggingface"]:  # a model folder: load_pretrained_tokenizer reads them
+            refusal(functools.partial(load_pretrained_tokenizer, paths[0].parent), paths[which])
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_tokenizer_json_that_is_not_a_regular_json_file_is_one_line_naming_it(tmp_path, kind):
+    path = tmp_path / "tokenizer.json"
+    make_hostile(path, kind)
+    assert HOSTILE[kind] in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)
+
+
+def test_a_tokenizer_json_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    CharTokenizer.train("abc").save_pretrained(tmp_path)
+    path = tmp_path / "tokenizer.json"
+    monkeypatch.setattr(pretrained, "FILE_LIMIT", path.stat().st_size - 1)
+    assert "allowed" in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)
+
+
+def edit_tokenizer_json(path, fault):
+    """Put one fault into a tokenizer.json written by our save_pretrained."""
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    vocab = spec["model"]["vocab"]
+    first, last = min(vocab, key=vocab.get), max(vocab, key=vocab.get)
+    if fault == "a negative id":
+        vocab[first] = -1
+    elif fault == "an id twice":
+        vocab[last] = 0
+    elif fault == "a gap":
+        vocab[last] = len(vocab)
+    elif fault == "a float id":
+        vocab[last] = 2.0
+    elif fault == "a special token's id":
+        spec["added_tokens"][0]["id"] = 0
+    elif fault == "special tokens reordered":
+        spec["added_tokens"].reverse()
+    elif fault == "a merged token renamed":
+        vocab["zz"] = vocab.pop(last)
+    else:  # the vocab written in another order, every id kept: no fault
+        spec["model"]["vocab"] = dict(reversed(vocab.items()))
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+
+
+TOKENIZER_JSON_FAULTS = {
+    "a negative id": "model.vocab: the id of ",  # ... the first token: expected ... got -1
+    "an id twice": "have the same id, 0",
+    "a gap": "and none for",
+    "a float id": "expected a whole number >= 0, got 2.0",
+    "a special token's id": "added_tokens: expected [('<|endoftext|>', ",
+    "special tokens reordered": "added_tokens: expected [('<|endoftext|>', ",
+    "a merged token renamed": ", but id 269 is 'zz'",
+}
+
+
+@pytest.mark.parametrize("kind", ["bpe", "char"])
+@pytest.mark.parametrize("fault", TOKENIZER_JSON_FAULTS)
+def test_tokenizer_json_ids_are_read_and_a_gap_a_duplicate_or_a_negative_is_refused(
+    tmp_path, kind, fault
+):
+    """The vocab's ids are the ids: a negative one, one given twice or a gap would shift or
+    merge ids (tokens used to be numbered by their order, the ids ignored), so each is refused
+    by name; the same vocab written in another order is the same tokenizer."""
+    text = load_corpus("python-docs")[:3000]
+    tok = BPETokenizer.train(text, 275) if kind == "bpe" else CharTokenizer.train(text)
+    tok.save_pretrained(tmp_path)
+    path = tmp_path / "tokenizer.json"
+    edit_tokenizer_json(path, "reordered")
+    assert load_pretrained_tokenizer(tmp_path).to_dict() == tok.to_dict()
+    edit_tokenizer_json(path, fault)
+    message = TOKENIZER_JSON_FAULTS[fault]
+    if fault == "a negative id":
+        first = tok.chars[0] if kind == "char" else bytes_to_unicode()[0]
+        message += f"{first!r}: expected a whole number >= 0, got -1"
+    if kind == "char" and fault == "a merged token renamed":  # no merges: 'zz' is no character
+        message = "chars: expected single-character strings, got 'zz'"
+    assert message in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytransformer.files import FileFault, read_json, read_regular_file
+from tinytransformer.text import tokenizers
 from tinytransformer.text.bpe import apply_merges, bytes_to_unicode
 from tinytransformer.text.corpora import load_corpus
 from tinytransformer.text.tokenizers import (
@@ -496,6 +497,25 @@ def refusal(load, path):
     assert isinstance(error, ValueError), f"expected a ValueError naming {path}, got {error!r}"
     assert str(path) in str(error) and "\n" not in str(error), str(error)
     return str(error)
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_tokenizer_file_that_is_not_a_regular_json_file_is_one_line_naming_it(tmp_path, kind):
+    path = tmp_path / "tok.json"
+    make_hostile(path, kind)
+    assert HOSTILE[kind] in refusal(lambda: load_tokenizer(path), path)
+
+
+def test_a_tokenizer_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path, bpe, monkeypatch
+):
+    path = tmp_path / "tok.json"
+    bpe.save(path)
+    monkeypatch.setattr(tokenizers, "FILE_LIMIT", path.stat().st_size - 1)
+    message = refusal(lambda: load_tokenizer(path), path)
+    assert f"more than the {path.stat().st_size - 1:,} allowed" in message
+    monkeypatch.setattr(tokenizers, "FILE_LIMIT", path.stat().st_size)  # exactly the limit: read
+    assert load_tokenizer(path).to_dict() == bpe.to_dict()
 
 
 def test_read_json_names_the_file_for_every_fault(tmp_path):

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytransformer.checks import check_count, check_ids
-from tinytransformer.files import write_atomic
+from tinytransformer.files import read_json, write_atomic
 from tinytransformer.text.bpe import BytePairEncoder
 from tinytransformer.text.hf_tokenizer import (
     bpe_tokenizer_json,
@@ -542,18 +542,14 @@ def tokenizer_from_dict(d, source="tokenizer dict"):
 
 
 def load_tokenizer(path):
-    """Read a tokenizer saved by `tok.save(path)`; the JSON "type" field picks the class."""
+    """Read a tokenizer saved by `tok.save(path)`; the JSON "type" field picks the class.
+
+    The file must be a regular file of at most FILE_LIMIT bytes (files.read_json); every fault
+    is one ValueError naming it.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        d = read_json(path, FILE_LIMIT)
     except FileNotFoundError:
         raise FileNotFoundError(f"tokenizer file {path} does not exist") from None
-    try:
-        d = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a UTF-8 text file (bad byte at offset {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
-        ) from None
     return tokenizer_from_dict(d, source=str(path))
