@@ -6,11 +6,15 @@
 
 Columns: training time (median of --repeats runs, and the fastest), encode throughput of a fresh
 tokenizer (cold: every chunk encoded by merging) and of the same tokenizer again (warm: every
-chunk found in the per-chunk cache), and the compression ratio (UTF-8 bytes per token).
+chunk found in the per-chunk cache), the time to encode one word of 100,000 random letters (a
+single chunk: the merge engine alone, which grows about linearly with the word), and the
+compression ratio (UTF-8 bytes per token).
 """
 
 import argparse
+import random
 import statistics
+import string
 import time
 
 from tinytransformer import BPETokenizer, load_corpus
@@ -48,6 +52,9 @@ def main(argv=None):
     ids, cold = timed(fresh.encode, text)
     _, warm = timed(fresh.encode, text)
     assert fresh.decode(ids) == text, "round trip failed"
+    word = "".join(random.Random(0).choices(string.ascii_lowercase, k=100_000))
+    word_ids, word_seconds = timed(BPETokenizer(tok.merges).encode, word)
+    assert fresh.decode(word_ids) == word, "round trip failed"
 
     mb = n_bytes / 1e6
     rows = [
@@ -57,6 +64,7 @@ def main(argv=None):
         ("train time, fastest", f"{min(times):.2f} s"),
         ("encode, cold cache", f"{mb / cold:.2f} MB/s ({cold:.2f} s)"),
         ("encode, warm cache", f"{mb / warm:.2f} MB/s ({warm:.2f} s)"),
+        ("encode, a 100,000-letter word", f"{word_seconds:.3f} s ({len(word_ids):,} tokens)"),
         ("compression", f"{n_bytes / len(ids):.2f} bytes/token ({len(ids):,} tokens)"),
     ]
     width = max(len(name) for name, _ in rows)

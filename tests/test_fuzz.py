@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.test_tokenizer import write_tiny_gpt2_files
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
+from tinytransformer.text.pretrained import load_pretrained_tokenizer
 from tinytransformer.text.tokenizers import BPETokenizer, CharTokenizer, load_tokenizer
 from tinytransformer.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinytransformer.training.metrics import read_metrics
@@ -128,3 +130,49 @@ def test_a_damaged_metrics_file_is_a_value_error_naming_the_file(tmp_path_factor
         read_metrics(path)
     except ValueError as e:
         assert str(path) in str(e) and "line" in str(e)
+
+
+@functools.cache
+def good_tokenizer_files():
+    """The bytes of GPT-2's two files for a tiny vocabulary, and of the tokenizer.json that our
+    BPE tokenizer's save_pretrained writes."""
+    d = Path(tempfile.mkdtemp())
+    vocab, merges = write_tiny_gpt2_files(d / "gpt2")
+    BPETokenizer.train("the quick brown fox jumps over the lazy dog " * 5, 270).save_pretrained(
+        d / "ours"
+    )
+    files = {
+        "vocab.json": vocab.read_bytes(),
+        "merges.txt": merges.read_bytes(),
+        "tokenizer.json": (d / "ours" / "tokenizer.json").read_bytes(),
+    }
+    shutil.rmtree(d)
+    return files
+
+
+@FUZZ
+@given(st.data())
+def test_damaged_gpt2_files_or_tokenizer_json_are_a_value_error_naming_the_file(
+    tmp_path_factory, data
+):
+    """Damage one file of a folder; loading it either fails with a ValueError naming that file
+    or gives a tokenizer that encodes and decodes (a token missing from vocab.json was found
+    only when encoding, as a bare KeyError)."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    names = data.draw(st.sampled_from([("vocab.json", "merges.txt"), ("tokenizer.json",)]))
+    for name in names:
+        (folder / name).write_bytes(good_tokenizer_files()[name])
+    damaged = folder / data.draw(st.sampled_from(names))
+    damaged.write_bytes(damage(damaged.read_bytes(), data.draw))
+    try:
+        tok = load_pretrained_tokenizer(folder)
+    except ValueError as e:
+        assert str(damaged) in str(e) and "\n" not in str(e), str(e)
+        return
+    # What loads is a whole byte-level vocabulary: every id decodes, and any text (here one whose
+    # UTF-8 holds nearly every byte value) encodes and decodes back.
+    assert isinstance(tok.decode(list(range(tok.vocab_size))), str)
+    wide = "".join(map(chr, [*range(1, 0x800), 0xFFFF, 0x10000, 0x40000, 0x10FFFF]))
+    text = f"the lazy dog, in the end: thé 🙂 <|endoftext|>{wide}"
+    assert tok.decode(tok.encode(text)) == text
+    assert tok.encode(text, allowed_special="all").count(tok.eot_id) == 1

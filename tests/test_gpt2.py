@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.test_tokenizer import HOSTILE, make_hostile, refusal, write_tiny_gpt2_files
 from tinytransformer import BPETokenizer, CharTokenizer, load_corpus, load_gpt2_tokenizer
 from tinytransformer.commands.export import main as export_main
 from tinytransformer.commands.sample import main as sample_main
@@ -18,7 +19,8 @@ from tinytransformer.commands.train import main as train_main
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.hf import PretrainedError
-from tinytransformer.text.gpt2_tokenizer import PATTERN, bytes_to_unicode, default_files
+from tinytransformer.text import pretrained
+from tinytransformer.text.gpt2_tokenizer import FILES, PATTERN, bytes_to_unicode, default_files
 from tinytransformer.text.pretrained import load_pretrained_tokenizer
 
 TOK = load_gpt2_tokenizer()
@@ -347,3 +349,251 @@ def test_export_then_sample_hf_gives_the_same_text_as_the_run(tmp_path, capsys):
         SystemExit, match="^error: --hf nope: no such folder, and not in the Hugging Face cache"
     ):
         sample_main(["--hf", "nope"])
+
+
+# --- GPT-2's tokenizer on bpe.py's engine: long words, surrogates, special tokens -----------------
+
+
+def test_long_words_get_tiktokens_ids(tiktoken_gpt2):
+    """One piece of 100,000 letters (the merge loop before bpe.py was quadratic: 73 s for it;
+    tiktoken merges long pieces with a heap too, so this also checks that the two break ties
+    alike)."""
+    rng = np.random.default_rng(0)
+    for letters in ("abcdefghijklmnopqrstuvwxyz", "ab", "e"):
+        word = "".join(rng.choice(list(letters), size=100_000))
+        assert TOK.encode(word) == tiktoken_gpt2.encode_ordinary(word), letters
+        assert TOK.decode(TOK.encode(word)) == word
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="aeinrst ", min_size=200, max_size=3000))
+def test_long_pieces_of_common_letters_get_tiktokens_ids(s):
+    if tiktoken_encoding() is not None:
+        assert TOK.encode(s) == tiktoken_encoding().encode_ordinary(s)
+
+
+SURROGATES = ["\ud800", "ab\ud800cd", "x\udfff\ud800y", "\ud83d\ude00", "\ud800\ud800", " \udc00 "]
+
+
+def test_a_lone_surrogate_is_encoded_as_tiktoken_encodes_it(tiktoken_gpt2):
+    """tiktoken reads the str through UTF-16 with errors="replace": a lone surrogate becomes
+    U+FFFD, and a high + low surrogate written as two characters the one character they make."""
+    for s in SURROGATES:
+        assert TOK.encode(s) == tiktoken_gpt2.encode_ordinary(s), repr(s)
+        both = f"{s}<|endoftext|>{s}"
+        want = tiktoken_gpt2.encode(both, allowed_special="all")
+        assert TOK.encode(both, allowed_special="all") == want, repr(both)
+    assert TOK.decode(TOK.encode("a\ud800")) == "a\ufffd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters() | st.characters(categories=["Cs"]), max_size=30))
+def test_any_string_with_surrogates_is_encoded_as_tiktoken_encodes_it(s):
+    ids = TOK.encode(s)
+    if tiktoken_encoding() is not None:
+        assert ids == tiktoken_encoding().encode_ordinary(s)
+
+
+def test_gpt2_decode_refuses_floats_and_bools_as_our_tokenizers_do():
+    ours = BPETokenizer.train("hello world", 262)
+    for tok in (TOK, ours):
+        assert tok.decode([5]) == tok.decode([np.int64(5)]) == tok.decode(np.array([5]))
+        for bad in (5.0, True, np.float32(5), None):
+            with pytest.raises(TypeError, match=r"^ids\[1\]: expected a whole number >= 0, got"):
+                tok.decode([5, bad])
+        with pytest.raises(ValueError, match=r"ids\[0\]: expected a whole number >= 0, got -1"):
+            tok.decode([-1])
+        with pytest.raises(TypeError, match="expected integer token ids, got dtype float64"):
+            tok.decode(np.array([5.0]))
+    with pytest.raises(ValueError, match=r"expected ids in \[0, 50257\), got 50257 at position 0"):
+        TOK.decode([50257])
+
+
+def test_gpt2_encode_takes_allowed_special_as_ours_does():
+    assert TOK.encode("a<|endoftext|>", allowed_special={"<|endoftext|>"}) == [64, 50256]
+    assert TOK.encode("a<|endoftext|>", allowed_special=set()) == TOK.encode("a<|endoftext|>")
+    with pytest.raises(ValueError, match=r"expected tokens from \('<\|endoftext\|>',\), got"):
+        TOK.encode("a", allowed_special={"[PAD]"})
+    assert TOK.special_id("<|endoftext|>") == TOK.eot_id == 50256
+    np.testing.assert_array_equal(TOK.special_ids, [50256])
+
+
+def test_a_literal_endoftext_is_text_to_tiktoken_and_us_but_the_token_to_hugging_face(
+    tmp_path, tiktoken_gpt2
+):
+    """Hugging Face's GPT-2 tokenizer turns "<|endoftext|>" written in the text into 50256 (it
+    matches its special tokens in the text first); tiktoken's encode_ordinary and our default
+    keep it as text; allowed_special="all", in ours and in tiktoken's encode, gives Hugging
+    Face's ids. Every text of GENERATED is compared, that string included."""
+    transformers = pytest.importorskip("transformers")
+    TOK.save_pretrained(tmp_path)
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    for text in [*GENERATED, "a<|endoftext|>b <|endoftext|>\n<|endoftext|><|endoftext|>"]:
+        ordinary, special = TOK.encode(text), TOK.encode(text, allowed_special="all")
+        assert ordinary == tiktoken_gpt2.encode_ordinary(text)
+        assert special == tiktoken_gpt2.encode(text, allowed_special="all")
+        assert hf.encode(text) == special
+        assert (ordinary == special) == ("<|endoftext|>" not in text)
+    assert hf.encode("<|endoftext|>") == [50256]
+
+
+def test_our_tokenizers_in_huggingface_format_read_literal_special_tokens_as_tokens(tmp_path):
+    """The same for our own tokenizers written as tokenizer.json: Hugging Face matches all five
+    special strings in the text, which ours does with allowed_special="all"."""
+    transformers = pytest.importorskip("transformers")
+    text = "a [PAD] b[MASK]c <|endoftext|>[CLS][SEP] d"
+    bpe = BPETokenizer.train(load_corpus("python-docs")[:20_000], 300)
+    for tok in (bpe, CharTokenizer.train(text)):
+        tok.save_pretrained(tmp_path / tok.kind)
+        hf = transformers.AutoTokenizer.from_pretrained(tmp_path / tok.kind)
+        assert hf.encode(text) == tok.encode(text, allowed_special="all") != tok.encode(text)
+
+
+# --- GPT-2's files, tokenizer.json: every fault is one line naming the file -----------------------
+
+
+def edit_vocab(vocab, changes):
+    """Give tokens of a vocab.json new ids; an id of ... removes the token and renumbers the
+    rest 0..n-1 (in their order), so that the removal leaves no gap."""
+    encoder = json.loads(vocab.read_text(encoding="utf-8"))
+    encoder.update(changes)
+    if ... in changes.values():
+        kept = sorted((t for t in encoder if encoder[t] is not ...), key=encoder.get)
+        encoder = {t: k for k, t in enumerate(kept)}
+    vocab.write_text(json.dumps(encoder, ensure_ascii=False), encoding="utf-8")
+
+
+EOT = "<|endoftext|>"
+# fault -> (the file at fault, an edit of vocab.json's ids or the file's new bytes, the message)
+GPT2_FILE_FAULTS = {
+    "an <|endoftext|> id of 10^12": (
+        "vocab.json",
+        {EOT: 10**12},
+        "261 tokens need the ids 0 to 260, got 1000000000000 for '<|endoftext|>' and none for 260",
+    ),
+    "two tokens with one id": ("vocab.json", {"he": 0}, "have the same id, 0"),
+    "a negative id": ("vocab.json", {"he": -1}, "id of 'he': expected a whole number >= 0, got -1"),
+    "a float id": ("vocab.json", {"he": 1.5}, "id of 'he': expected a whole number >= 0, got 1.5"),
+    "a bool id": ("vocab.json", {"he": True}, "id of 'he': expected a whole number >= 0, got True"),
+    "no <|endoftext|>": ("vocab.json", {EOT: ...}, "expected the token '<|endoftext|>'"),
+    "a byte without a token": ("vocab.json", {"Ā": ...}, "no token for the byte 0 ('Ā')"),
+    "a token of no bytes": ("vocab.json", {"h中": 257, "he": ...}, "'h中' (id 257) holds '中'"),
+    "a merge's token missing": ("merges.txt", {"he": ...}, "merge 1 (h e) needs the token 'he'"),
+    "not an object": ("vocab.json", b"[1]", "expected a JSON object of token -> integer id"),
+    "not UTF-8": ("vocab.json", b"\xfe{}", "not a UTF-8 text file (bad byte at offset 0)"),
+    "not JSON": ("vocab.json", b'{"a": 1,', "not valid JSON"),
+    "a merge twice": ("merges.txt", "Ġ t\nh e\nh e\n".encode(), "merge 2 (h e) repeats merge 1"),
+    "not a pair": ("merges.txt", b"#version: 0.2\nhe\n", "merge per line, got 'he' (line 2)"),
+    "unknown tokens": ("merges.txt", b"x y\n", "merge 0 (x y) needs the token 'xy'"),
+    "merges cut short": ("merges.txt", "Ġ t\n".encode(), "no merge makes 3 of the tokens of"),
+    "merges not UTF-8": ("merges.txt", b"a \xff\n", "not a UTF-8 text file (bad byte at offset 2)"),
+}
+
+
+@pytest.mark.parametrize("fault", GPT2_FILE_FAULTS)
+def test_every_fault_in_gpt2s_files_is_one_line_naming_the_file(tmp_path, fault):
+    """Each fault is found when the files are read (a token missing from encoder.json was a
+    bare KeyError when encoding), and its message names the file it is in."""
+    culprit, edit, message = GPT2_FILE_FAULTS[fault]
+    vocab, _ = write_tiny_gpt2_files(tmp_path)
+    if isinstance(edit, dict):
+        edit_vocab(vocab, edit)
+    else:
+        (tmp_path / culprit).write_bytes(edit)
+    error = refusal(lambda: load_gpt2_tokenizer(tmp_path), tmp_path / culprit)
+    assert message in error, error
+
+
+def test_the_tiny_gpt2_files_load_and_an_edited_file_is_read_again(tmp_path):
+    tok = load_gpt2_tokenizer(write_tiny_gpt2_files(tmp_path)[0].parent)
+    assert (tok.vocab_size, tok.eot_id, len(tok.ranks)) == (261, 260, 4)
+    assert tok.encode(" the in<|endoftext|>", allowed_special="all") == [258, 32, 259, 260]
+    edit_vocab(tmp_path / "vocab.json", {EOT: 10**12})  # not taken from the cache of files read
+    with pytest.raises(ValueError, match="got 1000000000000"):
+        load_gpt2_tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize("names", FILES.values(), ids=FILES.keys())
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_gpt2_files_that_are_not_regular_files_are_one_line_naming_them(tmp_path, names, kind):
+    for which in (0, 1) if kind != "nested JSON" else (0,):  # merges.txt is not JSON
+        paths = write_tiny_gpt2_files(tmp_path / str(which), names)
+        paths[which].unlink()
+        make_hostile(paths[which], kind)
+        load = functools.partial(load_gpt2_tokenizer, paths[0].parent)
+        assert HOSTILE[kind] in refusal(load, paths[which])
+        if names == FILES["huggingface"]:  # a model folder: load_pretrained_tokenizer reads them
+            refusal(functools.partial(load_pretrained_tokenizer, paths[0].parent), paths[which])
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_tokenizer_json_that_is_not_a_regular_json_file_is_one_line_naming_it(tmp_path, kind):
+    path = tmp_path / "tokenizer.json"
+    make_hostile(path, kind)
+    assert HOSTILE[kind] in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)
+
+
+def test_a_tokenizer_json_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    CharTokenizer.train("abc").save_pretrained(tmp_path)
+    path = tmp_path / "tokenizer.json"
+    monkeypatch.setattr(pretrained, "FILE_LIMIT", path.stat().st_size - 1)
+    assert "allowed" in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)
+
+
+def edit_tokenizer_json(path, fault):
+    """Put one fault into a tokenizer.json written by our save_pretrained."""
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    vocab = spec["model"]["vocab"]
+    first, last = min(vocab, key=vocab.get), max(vocab, key=vocab.get)
+    if fault == "a negative id":
+        vocab[first] = -1
+    elif fault == "an id twice":
+        vocab[last] = 0
+    elif fault == "a gap":
+        vocab[last] = len(vocab)
+    elif fault == "a float id":
+        vocab[last] = 2.0
+    elif fault == "a special token's id":
+        spec["added_tokens"][0]["id"] = 0
+    elif fault == "special tokens reordered":
+        spec["added_tokens"].reverse()
+    elif fault == "a merged token renamed":
+        vocab["zz"] = vocab.pop(last)
+    else:  # the vocab written in another order, every id kept: no fault
+        spec["model"]["vocab"] = dict(reversed(vocab.items()))
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+
+
+TOKENIZER_JSON_FAULTS = {
+    "a negative id": "model.vocab: the id of ",  # ... the first token: expected ... got -1
+    "an id twice": "have the same id, 0",
+    "a gap": "and none for",
+    "a float id": "expected a whole number >= 0, got 2.0",
+    "a special token's id": "added_tokens: expected [('<|endoftext|>', ",
+    "special tokens reordered": "added_tokens: expected [('<|endoftext|>', ",
+    "a merged token renamed": ", but id 269 is 'zz'",
+}
+
+
+@pytest.mark.parametrize("kind", ["bpe", "char"])
+@pytest.mark.parametrize("fault", TOKENIZER_JSON_FAULTS)
+def test_tokenizer_json_ids_are_read_and_a_gap_a_duplicate_or_a_negative_is_refused(
+    tmp_path, kind, fault
+):
+    """The vocab's ids are the ids: a negative one, one given twice or a gap would shift or
+    merge ids (tokens used to be numbered by their order, the ids ignored), so each is refused
+    by name; the same vocab written in another order is the same tokenizer."""
+    text = load_corpus("python-docs")[:3000]
+    tok = BPETokenizer.train(text, 275) if kind == "bpe" else CharTokenizer.train(text)
+    tok.save_pretrained(tmp_path)
+    path = tmp_path / "tokenizer.json"
+    edit_tokenizer_json(path, "reordered")
+    assert load_pretrained_tokenizer(tmp_path).to_dict() == tok.to_dict()
+    edit_tokenizer_json(path, fault)
+    message = TOKENIZER_JSON_FAULTS[fault]
+    if fault == "a negative id":
+        first = tok.chars[0] if kind == "char" else bytes_to_unicode()[0]
+        message += f"{first!r}: expected a whole number >= 0, got -1"
+    if kind == "char" and fault == "a merged token renamed":  # no merges: 'zz' is no character
+        message = "chars: expected single-character strings, got 'zz'"
+    assert message in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)

