@@ -45,10 +45,11 @@ class Figures:
         self.folder = Path(folder)
         self.save = (not FAST and self.folder.parent.is_dir()) if save is None else save
 
-    def png(self, fig, name):
-        """The figure as PNG bytes, at FIGURE_DPI with its margins trimmed; saved in full mode."""
+    def png(self, fig, name, dpi=FIGURE_DPI):
+        """The figure as PNG bytes, at `dpi` (FIGURE_DPI unless a figure asks for another) with
+        its margins trimmed; saved in full mode."""
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         data = buffer.getvalue()
         if self.save:
             path = self.folder / f"{self.chapter}-{name}.png"
@@ -58,9 +59,11 @@ class Figures:
             path.write_bytes(data)
         return data
 
-    def show(self, fig, name):
-        """Display the figure (saving it first in full mode)."""
-        display(Image(self.png(fig, name)))
+    def show(self, fig, name, dpi=FIGURE_DPI):
+        """Display the figure (saving it first in full mode). A figure of many panels, whose
+        inches are set by what it shows (plots.plot_attention's one cell per token), may ask for
+        a lower `dpi` to keep its pixels to a screen's width."""
+        display(Image(self.png(fig, name, dpi)))
 
 
 def batch_source(data, split, batch_size, block_size, seed):
