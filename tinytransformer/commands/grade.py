@@ -54,7 +54,8 @@ def build_parser():
         "--timeout",
         type=positive_int,
         default=600,
-        help="seconds for each notebook, all its cells and its answers together",
+        help="seconds for each notebook's cells, all together (its answers then get a quarter "
+        "of that, 20 to 120 s)",
     )
     p.add_argument(
         "--full",

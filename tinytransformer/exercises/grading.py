@@ -24,6 +24,7 @@ What happens, in order:
    notebook is counted out of its own chapters' exercises.
 """
 
+import compileall
 import hashlib
 import os
 import secrets
@@ -117,18 +118,30 @@ class Staging:
             self.problems.append(problem)
         self.originals = {p: digest(p) for p in self.paths}
         source = Path(__file__).parents[1]  # the package's folder
-        self.package = {p.relative_to(source.parent): p.read_bytes() for p in python_files(source)}
+        for p in python_files(source):
+            copy = self.root / "package" / p.relative_to(source.parent)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(p.read_bytes())
+        compileall.compile_dir(self.root / "package", quiet=2)  # compiled once, here
+        self.package = {
+            p.relative_to(self.root / "package"): p.read_bytes()
+            for p in (self.root / "package").rglob("*")
+            if p.is_file()
+        }
         self.teacher = {p: digest(p) for p in python_files(source)}
-        self.restore_package()
 
     @property
     def pythonpath(self):
         return str(self.root / "package")
 
     def restore_package(self):
-        """Write back any file of the package copy that is missing or changed."""
+        """Write back any file of the package copy (its sources and their compiled code) that
+        is missing or changed, and remove any a notebook added -> the paths restored or
+        removed."""
+        touched = []
+        package = self.root / "package"
         for relative, data in self.package.items():
-            path = self.root / "package" / relative
+            path = package / relative
             try:
                 if path.read_bytes() == data:
                     continue
@@ -137,13 +150,12 @@ class Staging:
             if path.exists():
                 path.chmod(0o600)  # a notebook may have made it read-only
             path.write_bytes(data)
-        stale = [
-            p
-            for p in (self.root / "package").rglob("*.py")
-            if p.relative_to(self.root / "package") not in self.package
-        ]
-        for p in stale:  # a module a notebook added to the copy
-            p.unlink()
+            touched.append(str(relative))
+        for path in package.rglob("*"):
+            if path.is_file() and path.relative_to(package) not in self.package:
+                path.unlink()  # a module, or compiled code, a notebook added
+                touched.append(str(path.relative_to(package)))
+        return touched
 
     def changed(self):
         """The submissions and package files that changed on disk since staging."""
@@ -169,10 +181,27 @@ def digest(path):
         return None
 
 
-def grade_class(paths, timeout=600, fast=True, memory=MEMORY, seed=None, on_grade=None):
+@dataclass(frozen=True)
+class Limits:
+    """What each notebook is allowed: seconds for its cells, then for its answers (None: a
+    quarter of timeout, 20 to 120 s), bytes of address space per process, bytes per file
+    written, bytes of cell output kept."""
+
+    timeout: float = 600
+    answers: float = None
+    memory: int = MEMORY
+    file_size: int = FILE_SIZE
+    output: int = OUTPUT_LIMIT
+
+
+def grade_class(
+    paths, timeout=600, fast=True, memory=MEMORY, seed=None, on_grade=None, limits=None
+):
     """Grade each notebook (the module docstring) -> [NotebookGrade], in the order of paths.
-    on_grade(grade) is called after each one (to write the CSV as the class goes). Never raises
-    for a submission: whatever one does is its own problem."""
+    on_grade(grade) is called after each one (to write the CSV as the class goes); limits (a
+    Limits) replaces timeout and memory when given. Never raises for a submission: whatever one
+    does is its own problem."""
+    limits = limits or Limits(timeout, memory=memory)
     processes.harden()
     staging = Staging(paths)
     grades = []
@@ -181,11 +210,13 @@ def grade_class(paths, timeout=600, fast=True, memory=MEMORY, seed=None, on_grad
             start = time.monotonic()
             notebook_seed = seed if seed is not None else secrets.randbelow(1 << 62)
             try:
-                grade = grade_staged(staging, i, timeout, fast, memory, notebook_seed)
+                grade = grade_staged(staging, i, limits, fast, notebook_seed)
             except Exception as e:  # the grader's own fault: one notebook's problem, not a crash
                 grade = NotebookGrade(path, problem=f"could not be graded: {type(e).__name__}: {e}")
             grade.seconds = time.monotonic() - start
-            changed = staging.changed()
+            changed = staging.changed() + [
+                f"the sandbox's copy of {p}" for p in staging.restore_package()
+            ]
             if changed:
                 grade.problem = join(
                     grade.problem,
@@ -210,13 +241,12 @@ def join(*problems):
     return "; ".join(p for p in problems if p)
 
 
-def grade_staged(staging, i, timeout, fast, memory, seed):
+def grade_staged(staging, i, limits, fast, seed):
     path, data = staging.paths[i], staging.copies[i]
     if data is None:
         return NotebookGrade(path, problem=staging.problems[i], seed=seed)
-    staged = staging.root / "submissions" / f"{i:03d}-{path.name}"
     try:
-        nb = read_notebook(staged)
+        nb = read_notebook(path, data)  # the staged bytes, kept in memory since staging
     except (OSError, ValueError) as e:
         return NotebookGrade(path, problem=f"cannot read the notebook: {e}", seed=seed)
     chapters = chapters_of(nb, path.name)
@@ -228,7 +258,7 @@ def grade_staged(staging, i, timeout, fast, memory, seed):
         )
         return grade
     cases = {i: EXERCISES[i].cases(case_rng(seed, i)) for i in ids}
-    reply, problem = run_sandboxed(staging, data, ids, cases, timeout, fast, memory)
+    reply, problem = run_sandboxed(staging, data, ids, cases, limits, fast)
     grade.problem = problem
     grade.executed = reply.get("executed", "") if isinstance(reply.get("executed"), str) else ""
     results = answers(reply.get("results"), cases)
@@ -269,6 +299,7 @@ def sandbox_env(private, fast):
     for font_list in cache.glob("fontlist-*.json") if cache.is_dir() else []:
         shutil.copy(font_list, private / "mpl")  # no font cache to rebuild in every run
     env.update(
+        PYTHONDONTWRITEBYTECODE="1",  # the package copy's compiled code is the grader's own
         IPYTHONDIR=str(private / "ipython"),
         JUPYTER_RUNTIME_DIR=str(private / "jupyter"),
         JUPYTER_DATA_DIR=str(private / "jupyter"),
@@ -280,13 +311,12 @@ def sandbox_env(private, fast):
     return env
 
 
-def run_sandboxed(staging, data, ids, cases, timeout, fast, memory):
+def run_sandboxed(staging, data, ids, cases, limits, fast):
     """Run one notebook in a sandbox (steps 3 and 4) -> (its reply, a dict; the run's problem)."""
     with (
         tempfile.TemporaryDirectory(prefix="tinytransformer-notebook-") as folder,
         tempfile.TemporaryDirectory(prefix="tinytransformer-private-") as private,
     ):
-        staging.restore_package()
         token = secrets.token_hex(16)
         env = sandbox_env(Path(private), fast)
         env["PYTHONPATH"] = os.pathsep.join(
@@ -296,7 +326,8 @@ def run_sandboxed(staging, data, ids, cases, timeout, fast, memory):
             ]
         )
         env[TOKEN] = token
-        answer_seconds = min(120.0, max(20.0, timeout / 4))
+        timeout = limits.timeout
+        answer_seconds = limits.answers or min(120.0, max(20.0, timeout / 4))
         question = {
             "exercises": [[i, EXERCISES[i].function, [c.inputs for c in cases[i]]] for i in ids],
             "exercise_seconds": max(5.0, answer_seconds / len(ids)),
@@ -306,9 +337,9 @@ def run_sandboxed(staging, data, ids, cases, timeout, fast, memory):
             "question": CODEC.encode(question),
             "timeout": float(timeout),
             "answer_seconds": answer_seconds,
-            "output_limit": OUTPUT_LIMIT,
-            "memory": memory,
-            "file_size": FILE_SIZE,
+            "output_limit": limits.output,
+            "memory": limits.memory,
+            "file_size": limits.file_size,
         }
         before = processes.children()
         command = [sys.executable, "-P", "-m", "tinytransformer.exercises.runner"]

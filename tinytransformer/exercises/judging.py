@@ -115,7 +115,7 @@ class _Judgement:
                 return Result(
                     ex.id,
                     "failed",
-                    f"FAIL {self.head}: uses the library's answer: it called {outcome.detail}. "
+                    f"FAIL {self.head}: uses the library's answer: {outcome.detail}. "
                     f"This exercise asks you to write it yourself{allowed}.",
                 )
             if outcome.kind == "stopped":

@@ -16,7 +16,8 @@ still the one that was set? Catching the exception does not help an answer.
 
 Outcome kinds: "returned" (value; detail names an input the answer changed, or ""), "raised"
 (value: the line within the answer's function, or 0; detail: "IndexError: ..."), "not done"
-(NotImplementedError), "library" (detail: what was called), and, from the grader's sandbox only,
+(NotImplementedError), "library" (detail: "it called ...", what it did), and, from the grader's
+sandbox only,
 "stopped" (detail: why the answer was stopped: a time limit, a refused operation).
 
 answering() and profiler() are built like wire.codec(): the functions they return use only names
@@ -174,7 +175,7 @@ def profiler(watch, found, thread_count=None):
         signal=LibraryAnswer,
     ):
         if count is not None and count() != threads:
-            found.append("a thread it started (the calls of another thread are not watched)")
+            found.append("it started a thread (whose calls cannot be watched)")
             raise signal
         if event != "call":
             return
@@ -182,7 +183,7 @@ def profiler(watch, found, thread_count=None):
         if not code.co_filename.startswith(package):
             # a copy of the library's code: its name, arguments, variables and the names it uses
             if (code.co_name, code.co_argcount, code.co_varnames, code.co_names) in prints:
-                found.append(code.co_qualname + " (a copy of the library's code)")
+                found.append(f"it called {code.co_qualname}, a copy of the library's code")
                 raise signal
             return
         if code not in library:
@@ -199,7 +200,9 @@ def profiler(watch, found, thread_count=None):
                 caller = caller.f_back
             if code in may_use:
                 return
-        found.append("tinytransformer/" + code.co_filename[cut:] + ": " + code.co_qualname)
+        found.append(
+            "it called tinytransformer/" + code.co_filename[cut:] + ": " + code.co_qualname
+        )
         raise signal
 
     return profile
@@ -239,7 +242,8 @@ def answering(getprofile, setprofile, thread_count=None):
         intact = getprofile() is profile
         setprofile(None)
         if not intact or type(error) is LibraryAnswer_:
-            return Outcome_("library", None, found[0] if found else "the profile was changed")
+            why = found[0] if found else "it changed the profile function that watches it"
+            return Outcome_("library", None, why)
         if error is not None:
             if type(error) is NotImplementedError_:
                 return Outcome_("not done")

@@ -57,13 +57,15 @@ def strip_solutions(source, where="cell"):
     return "\n".join(out)
 
 
-def read_notebook(path):
-    """A .ipynb file -> its JSON (dicts and lists), each cell's source as one string.
+def read_notebook(path, data=None):
+    """A .ipynb file (or its bytes, `data`, read before) -> its JSON (dicts and lists), each
+    cell's source as one string.
 
     Raises OSError if the file cannot be read, ValueError if it is not a version-4 notebook.
     """
     try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = data.decode("utf-8") if data is not None else Path(path).read_text(encoding="utf-8")
+        nb = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: expected a notebook (JSON), got {e}") from None
     if not (
@@ -71,11 +73,12 @@ def read_notebook(path):
         and nb.get("nbformat") == 4
         and isinstance(nb.get("cells"), list)
         and all(isinstance(c, dict) and "cell_type" in c for c in nb["cells"])
+        and all(isinstance(c.get("source", ""), str | list) for c in nb["cells"])
     ):
         raise ValueError(f"{path}: expected a version-4 Jupyter notebook with a list of cells")
     for cell in nb["cells"]:
         source = cell.get("source", "")
-        cell["source"] = "".join(source) if isinstance(source, list) else source  # files: lines
+        cell["source"] = "".join(map(str, source)) if isinstance(source, list) else source
     return nb
 
 

@@ -48,9 +48,9 @@ def limit(memory=None, file_size=None):
             resource.setrlimit(which, (value, hard))
 
 
-def table():
+def table(zombies=False):
     """pid -> (parent pid, session id) for every live process /proc shows (zombies, which
-    cannot be killed and wait only for their parent, left out; {} without /proc)."""
+    cannot be killed and wait only for their parent, only when asked; {} without /proc)."""
     out = {}
     if not os.path.isdir("/proc"):
         return out
@@ -63,7 +63,7 @@ def table():
         except OSError:
             continue  # ended meanwhile
         fields = stat[stat.rfind(")") + 2 :].split()  # state ppid pgrp session ...
-        if fields[0] != "Z":
+        if zombies or fields[0] != "Z":
             out[int(name)] = (int(fields[1]), int(fields[3]))
     return out
 
@@ -147,4 +147,17 @@ def end_all(sessions, token, roots=(), adopted_since=None, keep=(), spare=(), ro
         end(found)
         total += len(found)
         time.sleep(0.02)
+    reap(adopted_since)
     return total
+
+
+def reap(adopted_since):
+    """Collect the exit status of this process's ended children, but for those it had before
+    (adopted_since; None: all), so that no zombie of a notebook's is left behind."""
+    me = os.getpid()
+    for pid, (ppid, _) in table(zombies=True).items():
+        if ppid == me and (adopted_since is None or pid not in adopted_since):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass

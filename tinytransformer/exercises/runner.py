@@ -3,10 +3,10 @@ ask its functions the grader's question. The grader starts it in a new session, 
 notebook's own empty working folder, and never runs a notebook's code in its own process.
 
     stdin   one wire value: {"notebook": the .ipynb text, "question": bytes (wire: the
-            exercises, their functions' names and cases), "timeout": seconds for everything,
-            "answer_seconds": of which this much is kept for the answers, "exercise_seconds":
-            for each exercise's answers, "output_limit": bytes of cell output kept,
-            "memory": RLIMIT_AS in bytes or None, "file_size": RLIMIT_FSIZE in bytes}
+            exercises, their functions' names and cases, "exercise_seconds" for each exercise's
+            answers), "timeout": seconds for the cells, "answer_seconds": then for the
+            answers, "output_limit": bytes of cell output kept, "memory": RLIMIT_AS in bytes or
+            None, "file_size": RLIMIT_FSIZE in bytes}
     stdout  one wire value: {"problem": what went wrong with the run ("" if nothing),
             "executed": the notebook with its outputs (JSON text), "results": [bytes, ...]
             (each a wire value {"exercise": id, "outcomes": [...]}), "kernel": its pid}
@@ -142,8 +142,8 @@ class Notebook:
                 why = self.refused()
                 self.problems.append(f"the kernel died in cell {number}{why and ': ' + why}")
                 return False
-            seconds = round(self.request["timeout"] - self.request["answer_seconds"])
-            self.problems.append(f"timed out after {seconds} s (in cell {number})")
+            seconds = self.request["timeout"]
+            self.problems.append(f"timed out after {seconds:g} s (in cell {number})")
             return self.interrupt()
         return True
 
@@ -309,14 +309,13 @@ def main():
     processes.harden()
     request = CODEC.decode(sys.stdin.buffer.read())
     processes.limit(request.get("memory"), request.get("file_size"))
-    start = time.monotonic()
-    answers_from = start + request["timeout"] - request["answer_seconds"]
+    cells_until = time.monotonic() + request["timeout"]
     results, nb = [], None
     with tempfile.TemporaryDirectory(prefix="tinytransformer-runner-") as folder:
         try:
             nb = Notebook(request, folder)
-            if nb.run(answers_from):
-                results = nb.ask(start + request["timeout"])
+            if nb.run(cells_until):
+                results = nb.ask(time.monotonic() + request["answer_seconds"])
         except Exception as e:  # the run's problem, never the grader's crash
             problems = [*(nb.problems if nb else []), f"the run failed: {type(e).__name__}: {e}"]
         else:

@@ -129,7 +129,13 @@ def arm(path):
         os.waitpid,
         os.mkdir,
     )
-    WNOHANG, SIGSTOP, SIGKILL, SIG_DFL = os.WNOHANG, signal.SIGSTOP, signal.SIGKILL, signal.SIG_DFL
+    SIGSTOP, SIGKILL, SIG_DFL, SIG_IGN = (
+        signal.SIGSTOP,
+        signal.SIGKILL,
+        signal.SIG_DFL,
+        signal.SIG_IGN,
+    )
+    SIGPIPE, SIGXFSZ = signal.SIGPIPE, signal.SIGXFSZ
     set_signal, valid_signals, wait_readable, monotonic = (
         signal.signal,
         signal.valid_signals,
@@ -248,8 +254,8 @@ def arm(path):
         gc_disable()  # no finalizer of the notebook's objects runs here
         for s in valid_signals():
             if s not in (SIGKILL, SIGSTOP):
-                try:
-                    set_signal(s, SIG_DFL)  # nor a signal handler of the notebook's
+                try:  # nor a signal handler of the notebook's: Python's own dispositions
+                    set_signal(s, SIG_IGN if s in (SIGPIPE, SIGXFSZ) else SIG_DFL)
                 except (OSError_, ValueError_):
                     pass
         send(channel, {"kind": "root", "pid": getpid()})
@@ -271,11 +277,12 @@ def arm(path):
             close(r)
             in_grandchild(exercise, fn, cases, w, f"files-{number}")
         close(w)
-        outcomes, buffer = [], b""
+        outcomes, buffer, timed_out = [], b"", False
         deadline = monotonic() + question["exercise_seconds"]
         while True:
             left = deadline - monotonic()
             ready = wait_readable([r], [], [], max(left, 0))[0] if left > 0 else []
+            timed_out = not ready
             chunk = read(r, 1 << 20) if ready else b""
             if not chunk:
                 break
@@ -284,15 +291,19 @@ def arm(path):
                 n = int.from_bytes(buffer[:4], "little")
                 outcomes.append(checked_outcome(buffer[4 : 4 + n], len(outcomes)))
                 buffer = buffer[4 + n :]
-        ended = waitpid(child, WNOHANG)[0] != 0
-        if not ended:
+        if timed_out:
             kill(child, SIGKILL)
-            waitpid(child, 0)
+        status = waitpid(child, 0)[1]  # the pipe is closed: it has ended, or is ending
         close(r)
         finished = len(outcomes) > 0 and outcomes[-1] is None
         outcomes = [o for o in outcomes if o is not None]
         if not finished and (len(outcomes) == 0 or outcomes[-1][0] == "returned"):
-            why = "it took longer than the time allowed" if not ended else "its process ended"
+            if timed_out:
+                why = "it took longer than the time allowed"
+            elif status & 0x7F:
+                why = f"its process was ended by signal {status & 0x7F}"
+            else:
+                why = "its process ended"
             outcomes.append(("stopped", None, why + f" (case {len(outcomes) + 1})"))
         return outcomes
 
@@ -320,7 +331,8 @@ def arm(path):
                     state["case"], state["tripped"] = index, False
                     outcome = run(fn, wire.build(inputs, folder), watches[exercise])
                     if state["tripped"] and outcome.kind != "library":
-                        outcome = ("library", None, "it removed the profile that watches it")
+                        why = "it changed the profile function that watches it"
+                        outcome = ("library", None, why)
                     sendable = outcome_message(outcome)
                     send(out, {"case": index, "outcome": sendable})
                     if sendable[0] != "returned":
