@@ -152,7 +152,13 @@ class Notebook:
         if not self.errors:
             return ""
         first = f"{self.errors[0]['ename']}: {self.errors[0]['evalue']}"[:300]
-        return f"{len(self.errors)} cell(s) raised errors (first: {first})"
+        limits = []
+        if any(e["ename"] == "MemoryError" for e in self.errors):
+            limits.append(f"over the memory limit of {self.request['memory'] / (1 << 30):g} GiB")
+        if any("File too large" in str(e["evalue"]) for e in self.errors):
+            limits.append(f"a file over the limit of {self.request['file_size'] >> 20} MiB")
+        also = f"; {', '.join(limits)}" if limits else ""
+        return f"{len(self.errors)} cell(s) raised errors (first: {first}){also}"
 
     def refused(self):
         """What the sandbox stopped the kernel for, if it did."""
