@@ -1,12 +1,27 @@
-"""Wrong answers to the exercises, written the way students write them (full functions, their own
-variable names), each with the known mistake the check should name, or None where the check
-only has to reject it. tests/test_exercises.py runs every one through `check`.
+"""Answers to the exercises written the way students write them (full functions, their own
+variable names): WRONG ones, each with the known mistake the check should name (or None where it
+only has to reject it), and RIGHT ones that compute the same thing another way (loops, other
+formulas, other rounding), which must pass. tests/test_exercises.py runs every one through
+check(), on several seeds.
 """
 
 import json
 import math
+import struct
 
 import numpy as np
+
+# --- helpers a student would write ---------------------------------------------------------------
+
+
+def _softmax(s):
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _causal(T):
+    return np.triu(np.ones((T, T), dtype=bool), k=1)  # True where the key is after the query
+
 
 # --- 4.1.1 softmax(x) -----------------------------------------------------------------------------
 
@@ -14,6 +29,21 @@ import numpy as np
 def softmax_no_max(x):
     e = np.exp(x)
     return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def softmax_row_min(x):
+    e = np.exp(x - x.min(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_row_mean(x):
+    shifted = x - np.mean(x, axis=-1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+
+
+def softmax_global_max(x):
+    e = np.exp(x - np.max(x))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def softmax_global_sum(x):
@@ -26,10 +56,75 @@ def softmax_keepdims_forgotten(x):
     return e / e.sum(axis=-1)  # broadcasts the wrong way on every non-square batch
 
 
+def softmax_max_without_keepdims(x):
+    e = np.exp(x - x.max(axis=-1))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_first_axis(x):
+    e = np.exp(x - x.max(axis=0))
+    return e / e.sum(axis=0)
+
+
 def softmax_in_float32(x):
     x = x.astype(np.float32)
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_unnormalised(x):
+    return np.exp(x - x.max(axis=-1, keepdims=True))
+
+
+def softmax_clipped(x):
+    e = np.exp(np.clip(x, -700, 700))  # "avoids overflow"
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_log_space_unstable(x):
+    log_z = np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    return np.exp(x - log_z)
+
+
+def softmax_divided_by_max(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.max(axis=-1, keepdims=True)
+
+
+def softmax_nan_to_num(x):
+    e = np.exp(x)
+    return np.nan_to_num(e / e.sum(axis=-1, keepdims=True))
+
+
+def softmax_in_place(x):
+    x -= x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
+
+
+def softmax_as_list(x):
+    return _softmax(x).tolist()
+
+
+def softmax_right_by_rows(x):
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape[:-1]):
+        row = x[i]
+        e = np.exp(row - row.max())
+        out[i] = e / e.sum()
+    return out
+
+
+def softmax_right_logsumexp(x):
+    m = x.max(axis=-1, keepdims=True)
+    return np.exp(x - (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))))
+
+
+def softmax_right_flattened(x):
+    rows = x.reshape(-1, x.shape[-1])
+    e = np.exp(rows - rows.max(axis=1)[:, None])
+    return (e / e.sum(axis=1)[:, None]).reshape(x.shape)
 
 
 # --- 4.1.2 softmax_backward(dout, p) --------------------------------------------------------------
@@ -47,20 +142,72 @@ def softmax_backward_sum_over_all(dout, p):
     return p * (dout - np.sum(dout * p))
 
 
+def softmax_backward_not_times_p(dout, p):
+    return dout - (dout * p).sum(axis=-1, keepdims=True)
+
+
+def softmax_backward_first_axis(dout, p):
+    return p * (dout - (dout * p).sum(axis=0, keepdims=True))
+
+
+def softmax_backward_sign(dout, p):
+    return p * ((dout * p).sum(axis=-1, keepdims=True) - dout)
+
+
+def softmax_backward_plain_mean(dout, p):
+    return p * (dout - dout.mean(axis=-1, keepdims=True))
+
+
+def softmax_backward_keepdims_forgotten(dout, p):
+    return p * (dout - (dout * p).sum(axis=-1))
+
+
+def softmax_backward_outer_wrong(dout, p):
+    out = np.empty_like(dout)
+    for i in np.ndindex(p.shape[:-1]):
+        jac = np.diag(p[i]) - p[i]  # the outer product p p^T forgotten: every row minus p
+        out[i] = jac @ dout[i]
+    return out
+
+
+def softmax_backward_right_jacobian(dout, p):
+    out = np.empty_like(dout)
+    for i in np.ndindex(p.shape[:-1]):
+        jacobian = np.diag(p[i]) - np.outer(p[i], p[i])
+        out[i] = jacobian @ dout[i]
+    return out
+
+
+def softmax_backward_right_einsum(dout, p):
+    return p * dout - p * np.einsum("...i,...i->...", dout, p)[..., None]
+
+
+def softmax_backward_right_expanded(dout, p):
+    s = (dout * p).sum(axis=-1, keepdims=True)
+    return p * dout - p * s
+
+
 # --- 4.1.3 attention(q, k, v, causal) -------------------------------------------------------------
 
 
-def _softmax(s):
-    e = np.exp(s - s.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _attention_with(q, k, v, causal, scale, mask="before", stable=True, axis=-1, offset=1):
+    scores = q @ np.swapaxes(k, -1, -2) * scale
+    T = q.shape[-2]
+    blocked = np.triu(np.ones((T, T), dtype=bool), k=offset)
+    if causal and mask == "before":
+        scores = np.where(blocked, -np.inf, scores)
+    if stable:
+        e = np.exp(scores - scores.max(axis=axis, keepdims=True))
+    else:
+        e = np.exp(scores)
+    w = e / e.sum(axis=axis, keepdims=True)
+    if causal and mask == "after":
+        w = w * ~blocked
+    return (np.nan_to_num(w) if offset == 0 else w) @ v  # a row with every key masked: NaN
 
 
 def attention_unscaled(q, k, v, causal):
-    scores = q @ np.swapaxes(k, -1, -2)
-    if causal:
-        T = q.shape[-2]
-        scores = scores + np.triu(np.full((T, T), -np.inf), 1)
-    return _softmax(scores) @ v
+    return _attention_with(q, k, v, causal, 1.0)
 
 
 def attention_weights_only(q, k, v, causal):  # the article's formula, without V
@@ -72,103 +219,270 @@ def attention_weights_only(q, k, v, causal):  # the article's formula, without V
 
 
 def attention_diagonal_masked(q, k, v, causal):
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
-    if causal:
-        T = q.shape[-2]
-        scores = np.where(
-            np.triu(np.ones((T, T), dtype=bool)), -np.inf, scores
-        )  # k=0: diagonal too
-    w = np.nan_to_num(_softmax(scores))
-    return w @ v
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-1]), offset=0)
+
+
+def attention_sees_next(q, k, v, causal):
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-1]), offset=2)
 
 
 def attention_mask_after_softmax(q, k, v, causal):
-    w = _softmax(q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]))
-    if causal:
-        w = w * np.tril(np.ones(w.shape[-2:]))
-    return w @ v
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-1]), mask="after")
 
 
 def attention_sqrt_of_T(q, k, v, causal):
-    T = q.shape[-2]
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(T)  # the sequence length, not the head size
-    if causal:
-        scores = scores + np.triu(np.full((T, T), -np.inf), 1)
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-2]))
+
+
+def attention_over_hs(q, k, v, causal):
+    return _attention_with(q, k, v, causal, 1 / q.shape[-1])
+
+
+def attention_no_max(q, k, v, causal):
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-1]), stable=False)
+
+
+def attention_always_masked(q, k, v, causal):
+    return _attention_with(q, k, v, True, 1 / math.sqrt(q.shape[-1]))
+
+
+def attention_never_masked(q, k, v, causal):
+    return _attention_with(q, k, v, False, 1 / math.sqrt(q.shape[-1]))
+
+
+def attention_over_queries(q, k, v, causal):
+    return _attention_with(q, k, v, causal, 1 / math.sqrt(q.shape[-1]), axis=-2)
+
+
+def attention_k_not_transposed(q, k, v, causal):
+    scores = q @ k / math.sqrt(q.shape[-1])  # shapes agree only when T = hs
     return _softmax(scores) @ v
+
+
+def attention_right_loops(q, k, v, causal):
+    B, nh, T, hs = q.shape
+    out = np.zeros_like(v)
+    for b in range(B):
+        for h in range(nh):
+            for i in range(T):
+                keys = range(i + 1) if causal else range(T)
+                s = np.array([q[b, h, i] @ k[b, h, j] for j in keys]) / np.sqrt(hs)
+                w = np.exp(s - s.max())
+                w /= w.sum()
+                out[b, h, i] = sum(wj * v[b, h, j] for wj, j in zip(w, keys))
+    return out
+
+
+def attention_right_big_negative_mask(q, k, v, causal):
+    s = np.einsum("bhqd,bhkd->bhqk", q, k) / np.sqrt(q.shape[-1])
+    if causal:
+        s = s + np.triu(np.full(s.shape[-2:], -1e30), k=1)
+    return _softmax(s) @ v
+
+
+def attention_right_library_softmax(q, k, v, causal):
+    from tinytransformer.ops import softmax_forward  # allowed: the exercise asks for attention
+
+    s = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(_causal(q.shape[-2]), -np.inf, s)
+    return softmax_forward(s)[0] @ v
 
 
 # --- 4.1.4 attention_backward(dout, q, k, v, causal) ----------------------------------------------
 
 
-def _weights(q, k, causal):
+def _weights(q, k, causal, stable=True):
     s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
     if causal:
-        T = q.shape[-2]
-        s = s + np.triu(np.full((T, T), -np.inf), 1)
-    return _softmax(s)
+        s = np.where(_causal(q.shape[-2]), -np.inf, s)
+    if stable:
+        return _softmax(s)
+    e = np.exp(s)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _backward(dout, q, k, v, a, scale, dv_t=True, dk_t=True, sum_term=True):
+    da = dout @ np.swapaxes(v, -1, -2)
+    ds = a * (da - (da * a).sum(-1, keepdims=True)) if sum_term else a * da
+    ds = ds * scale
+    dv = (np.swapaxes(a, -1, -2) if dv_t else a) @ dout
+    dk = (np.swapaxes(ds, -1, -2) if dk_t else ds) @ q
+    return ds @ k, dk, dv
 
 
 def attention_backward_no_scale(dout, q, k, v, causal):
-    a = _weights(q, k, causal)
-    da = dout @ np.swapaxes(v, -1, -2)
-    ds = a * (da - (da * a).sum(-1, keepdims=True))  # the 1/sqrt(hs) of the scores is missing
-    return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(a, -1, -2) @ dout
+    return _backward(dout, q, k, v, _weights(q, k, causal), 1.0)
 
 
 def attention_backward_dv_untransposed(dout, q, k, v, causal):
     a = _weights(q, k, causal)
-    da = dout @ np.swapaxes(v, -1, -2)
-    ds = a * (da - (da * a).sum(-1, keepdims=True)) / math.sqrt(q.shape[-1])
-    return ds @ k, np.swapaxes(ds, -1, -2) @ q, a @ dout
+    return _backward(dout, q, k, v, a, 1 / math.sqrt(q.shape[-1]), dv_t=False)
+
+
+def attention_backward_dk_untransposed(dout, q, k, v, causal):
+    a = _weights(q, k, causal)
+    return _backward(dout, q, k, v, a, 1 / math.sqrt(q.shape[-1]), dk_t=False)
+
+
+def attention_backward_no_sum_term(dout, q, k, v, causal):
+    a = _weights(q, k, causal)
+    return _backward(dout, q, k, v, a, 1 / math.sqrt(q.shape[-1]), sum_term=False)
 
 
 def attention_backward_no_mask(dout, q, k, v, causal):
     a = _weights(q, k, False)  # the forward masked; the recomputed weights do not
-    da = dout @ np.swapaxes(v, -1, -2)
-    ds = a * (da - (da * a).sum(-1, keepdims=True)) / math.sqrt(q.shape[-1])
-    return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(a, -1, -2) @ dout
+    return _backward(dout, q, k, v, a, 1 / math.sqrt(q.shape[-1]))
+
+
+def attention_backward_no_max(dout, q, k, v, causal):
+    a = _weights(q, k, causal, stable=False)
+    return _backward(dout, q, k, v, a, 1 / math.sqrt(q.shape[-1]))
+
+
+def attention_backward_scale_twice(dout, q, k, v, causal):
+    return _backward(dout, q, k, v, _weights(q, k, causal), 1 / q.shape[-1])
+
+
+def attention_backward_swapped(dout, q, k, v, causal):
+    dq, dk, dv = _backward(dout, q, k, v, _weights(q, k, causal), 1 / math.sqrt(q.shape[-1]))
+    return dk, dq, dv
+
+
+def attention_backward_two_outputs(dout, q, k, v, causal):
+    dq, dk, _ = _backward(dout, q, k, v, _weights(q, k, causal), 1 / math.sqrt(q.shape[-1]))
+    return dq, dk
+
+
+def attention_backward_right_heads_loop(dout, q, k, v, causal):
+    dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
+    T, hs = q.shape[-2], q.shape[-1]
+    for b, h in np.ndindex(q.shape[:2]):
+        s = q[b, h] @ k[b, h].T / np.sqrt(hs)
+        if causal:
+            s[np.triu_indices(T, 1)] = -np.inf
+        a = np.exp(s - s.max(axis=1, keepdims=True))
+        a /= a.sum(axis=1, keepdims=True)
+        dv[b, h] = a.T @ dout[b, h]
+        da = dout[b, h] @ v[b, h].T
+        ds = (a * da - a * (a * da).sum(axis=1, keepdims=True)) / np.sqrt(hs)
+        dq[b, h], dk[b, h] = ds @ k[b, h], ds.T @ q[b, h]
+    return dq, dk, dv
+
+
+def attention_backward_right_library_softmax(dout, q, k, v, causal):
+    from tinytransformer.ops import softmax_backward, softmax_forward  # allowed here
+
+    scale = 1 / np.sqrt(q.shape[-1])
+    s = q @ k.swapaxes(-1, -2) * scale
+    if causal:
+        s = np.where(_causal(q.shape[-2]), -np.inf, s)
+    a, cache = softmax_forward(s)
+    ds = softmax_backward(dout @ v.swapaxes(-1, -2), cache) * scale
+    return ds @ k, ds.swapaxes(-1, -2) @ q, a.swapaxes(-1, -2) @ dout
 
 
 # --- 4.1.5 layernorm_backward(dout, x, w, eps=1e-5) -----------------------------------------------
 
 
-def layernorm_backward_unbiased(dout, x, w, eps=1e-5):
+def _ln(x, eps, ddof=0):
     mu = x.mean(-1, keepdims=True)
-    var = x.var(-1, ddof=1, keepdims=True)
-    xhat = (x - mu) / np.sqrt(var + eps)
+    var = x.var(-1, ddof=ddof, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps), 1 / np.sqrt(var + eps)
+
+
+def _ln_grads(dout, x, w, xhat, rstd, mean_term=True, norm_term=True, dw_x=False):
     g = dout * w
-    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) / np.sqrt(
-        var + eps
-    )
+    dx = g - (g.mean(-1, keepdims=True) if mean_term else 0)
+    if norm_term:
+        dx = dx - xhat * (g * xhat).mean(-1, keepdims=True)
     axes = tuple(range(x.ndim - 1))
-    return dx, (dout * xhat).sum(axes), dout.sum(axes)
+    return dx * rstd, (dout * (x if dw_x else xhat)).sum(axes), dout.sum(axes)
+
+
+def layernorm_backward_unbiased(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, eps, ddof=1)
+    return _ln_grads(dout, x, w, xhat, rstd)
 
 
 def layernorm_backward_constant_stats(dout, x, w, eps=1e-5):
-    xhat = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+    xhat, rstd = _ln(x, eps)
     axes = tuple(range(x.ndim - 1))
-    return (
-        dout * w / np.sqrt(x.var(-1, keepdims=True) + eps),
-        (dout * xhat).sum(axes),
-        dout.sum(axes),
-    )
+    return dout * w * rstd, (dout * xhat).sum(axes), dout.sum(axes)
 
 
 def layernorm_backward_dw_per_row(dout, x, w, eps=1e-5):
-    rstd = 1 / np.sqrt(x.var(-1, keepdims=True) + eps)
-    xhat = (x - x.mean(-1, keepdims=True)) * rstd
-    g = dout * w
-    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) * rstd
+    xhat, rstd = _ln(x, eps)
+    dx, _, _ = _ln_grads(dout, x, w, xhat, rstd)
     return dx, (dout * xhat).sum(axis=0), dout.sum(axis=0)  # wrong for three axes
 
 
 def layernorm_backward_eps_fixed(dout, x, w, eps=1e-5):
-    rstd = 1 / np.sqrt(x.var(-1, keepdims=True) + 1e-5)  # the argument eps ignored
-    xhat = (x - x.mean(-1, keepdims=True)) * rstd
-    g = dout * w
-    dx = (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)) * rstd
+    xhat, rstd = _ln(x, 1e-5)  # the argument eps ignored
+    return _ln_grads(dout, x, w, xhat, rstd)
+
+
+def layernorm_backward_no_eps(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, 0.0)
+    return _ln_grads(dout, x, w, xhat, rstd)
+
+
+def layernorm_backward_dw_from_x(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, eps)
+    return _ln_grads(dout, x, w, xhat, rstd, dw_x=True)
+
+
+def layernorm_backward_no_mean_term(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, eps)
+    return _ln_grads(dout, x, w, xhat, rstd, mean_term=False)
+
+
+def layernorm_backward_no_norm_term(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, eps)
+    return _ln_grads(dout, x, w, xhat, rstd, norm_term=False)
+
+
+def layernorm_backward_one_pass_variance(dout, x, w, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    var = (x**2).mean(-1, keepdims=True) - mu**2  # E[x^2] - E[x]^2: no digits left far from 0
+    rstd = 1 / np.sqrt(var + eps)
+    return _ln_grads(dout, x, w, (x - mu) * rstd, rstd)
+
+
+def layernorm_backward_swapped(dout, x, w, eps=1e-5):
+    xhat, rstd = _ln(x, eps)
+    dx, dw, db = _ln_grads(dout, x, w, xhat, rstd)
+    return dx, db, dw
+
+
+def layernorm_backward_right_rows(dout, x, w, eps=1e-5):
+    C = x.shape[-1]
+    rows, grads = x.reshape(-1, C), dout.reshape(-1, C)
+    dx, dw, db = np.zeros_like(rows), np.zeros(C), np.zeros(C)
+    for r, g in zip(range(len(rows)), grads):
+        mu, var = rows[r].mean(), rows[r].var()
+        rstd = 1 / math.sqrt(var + eps)
+        xhat = (rows[r] - mu) * rstd
+        dxhat = g * w
+        dx[r] = rstd / C * (C * dxhat - dxhat.sum() - xhat * (dxhat * xhat).sum())
+        dw += g * xhat
+        db += g
+    return dx.reshape(x.shape), dw, db
+
+
+def layernorm_backward_right_through_var(dout, x, w, eps=1e-5):
+    # the chain rule through mean and variance, term by term, as a student derives it
+    C = x.shape[-1]
+    mu = x.mean(-1, keepdims=True)
+    xc = x - mu
+    var = (xc**2).mean(-1, keepdims=True)
+    inv = (var + eps) ** -0.5
+    dxhat = dout * w
+    dvar = (dxhat * xc).sum(-1, keepdims=True) * -0.5 * inv**3
+    dmu = -(dxhat * inv).sum(-1, keepdims=True) - 2 * dvar * xc.mean(-1, keepdims=True)
+    dx = dxhat * inv + dvar * 2 * xc / C + dmu / C
     lead = tuple(range(x.ndim - 1))
-    return dx, (dout * xhat).sum(axis=lead), dout.sum(axis=lead)
+    return dx, (dout * xc * inv).sum(lead), dout.sum(lead)
 
 
 # --- 4.2.1 cross_entropy(logits, targets) ---------------------------------------------------------
@@ -179,16 +493,17 @@ def _log_softmax(z):
     return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
 
 
-def cross_entropy_summed(logits, targets):
+def _picked(logits, targets, log_p):
     keep = targets != -100
-    logp = _log_softmax(logits)
-    return -logp[np.arange(len(targets))[keep], targets[keep]].sum()
+    return log_p[np.arange(len(targets))[keep], targets[keep]]
+
+
+def cross_entropy_summed(logits, targets):
+    return -_picked(logits, targets, _log_softmax(logits)).sum()
 
 
 def cross_entropy_divides_by_n(logits, targets):
-    keep = targets != -100
-    logp = _log_softmax(logits)
-    return -logp[np.arange(len(targets))[keep], targets[keep]].sum() / len(targets)
+    return -_picked(logits, targets, _log_softmax(logits)).sum() / len(targets)
 
 
 def cross_entropy_naive(logits, targets):
@@ -204,34 +519,157 @@ def cross_entropy_log_of_softmax(logits, targets):
     return -np.mean(np.log(p[keep, targets[keep]]))
 
 
+def cross_entropy_row_min(logits, targets):
+    m = logits.min(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return -_picked(logits, targets, logits - lse).mean()
+
+
+def cross_entropy_row_mean(logits, targets):
+    m = logits.mean(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return -_picked(logits, targets, logits - lse).mean()
+
+
+def cross_entropy_ignore_forgotten(logits, targets):
+    log_p = _log_softmax(logits)
+    return -log_p[np.arange(len(targets)), targets].mean()  # -100 reads a class from the end
+
+
+def cross_entropy_per_row(logits, targets):
+    keep = targets != -100
+    return -_log_softmax(logits)[keep, targets[keep]]  # the mean forgotten
+
+
+def cross_entropy_float32(logits, targets):
+    return np.float32(-_picked(logits, targets, _log_softmax(logits.astype(np.float32))).mean())
+
+
+def cross_entropy_clipped_probabilities(logits, targets):
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    keep = targets != -100
+    return -np.log(np.maximum(p[keep, targets[keep]], 1e-12)).mean()  # "no log(0)"
+
+
+def cross_entropy_all_entries(logits, targets):
+    keep = targets != -100
+    return -_log_softmax(logits)[keep].mean()  # every class, not the targets'
+
+
+def cross_entropy_right_loop(logits, targets):
+    total, count = 0.0, 0
+    for row, t in zip(logits, targets):
+        if t == -100:
+            continue
+        m = max(row)
+        total += m + math.log(sum(math.exp(z - m) for z in row)) - row[t]
+        count += 1
+    return total / count
+
+
+def cross_entropy_right_logaddexp(logits, targets):
+    keep = targets != -100
+    lse = np.logaddexp.reduce(logits[keep], axis=1)
+    return np.mean(lse - logits[keep][np.arange(keep.sum()), targets[keep]])
+
+
+def cross_entropy_right_onehot(logits, targets):
+    keep = targets != -100
+    onehot = np.eye(logits.shape[1])[targets[keep]]
+    return -(onehot * _log_softmax(logits[keep])).sum() / keep.sum()
+
+
 # --- 4.2.2 cross_entropy_backward(logits, targets) ------------------------------------------------
 
 
 def _probs(logits):
-    z = logits - logits.max(axis=1, keepdims=True)
-    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return _softmax(logits)
 
 
-def cross_entropy_backward_summed(logits, targets):
+def _onehot_grad(logits, targets):
     g = _probs(logits)
     keep = targets != -100
     g[np.arange(len(targets))[keep], targets[keep]] -= 1
+    return g, keep
+
+
+def cross_entropy_backward_summed(logits, targets):
+    g, keep = _onehot_grad(logits, targets)
     g[~keep] = 0
     return g
 
 
 def cross_entropy_backward_ignored_kept(logits, targets):
-    g = _probs(logits)
-    keep = targets != -100
-    g[np.arange(len(targets))[keep], targets[keep]] -= 1
+    g, keep = _onehot_grad(logits, targets)
     return g / keep.sum()
 
 
 def cross_entropy_backward_no_onehot(logits, targets):
-    g = _probs(logits)
-    keep = targets != -100
+    g, keep = _probs(logits), targets != -100
     g[~keep] = 0
     return g / keep.sum()
+
+
+def cross_entropy_backward_divides_by_n(logits, targets):
+    g, keep = _onehot_grad(logits, targets)
+    g[~keep] = 0
+    return g / len(targets)
+
+
+def cross_entropy_backward_sign(logits, targets):
+    g, keep = _onehot_grad(logits, targets)
+    g[~keep] = 0
+    return -g / keep.sum()
+
+
+def cross_entropy_backward_no_max(logits, targets):
+    e = np.exp(logits)
+    g = e / e.sum(axis=1, keepdims=True)
+    keep = targets != -100
+    g[np.arange(len(targets))[keep], targets[keep]] -= 1
+    g[~keep] = 0
+    return g / keep.sum()
+
+
+def cross_entropy_backward_ignored_indexed(logits, targets):
+    g = _probs(logits)
+    g[np.arange(len(targets)), targets] -= 1  # -100 subtracts 1 from a class at the end
+    g[targets == -100] = 0
+    return g / (targets != -100).sum()
+
+
+def cross_entropy_backward_float32(logits, targets):
+    g, keep = _onehot_grad(logits.astype(np.float32), targets)
+    g[~keep] = 0
+    return g / keep.sum()
+
+
+def cross_entropy_backward_in_place(logits, targets):
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    keep = targets != -100
+    logits[np.arange(len(targets))[keep], targets[keep]] -= 1
+    logits[~keep] = 0
+    return logits / keep.sum()
+
+
+def cross_entropy_backward_right_loop(logits, targets):
+    n = int(np.sum(targets != -100))
+    out = np.zeros_like(logits)
+    for i, (row, t) in enumerate(zip(logits, targets)):
+        if t != -100:
+            e = np.exp(row - row.max())
+            out[i] = e / e.sum()
+            out[i, t] -= 1.0
+    return out / n
+
+
+def cross_entropy_backward_right_eye(logits, targets):
+    keep = targets != -100
+    onehot = np.where(keep[:, None], np.eye(logits.shape[1])[np.where(keep, targets, 0)], 0.0)
+    return (_probs(logits) * keep[:, None] - onehot) / keep.sum()
 
 
 # --- 5.1 greedy_decode(model, idx, max_new_tokens) ------------------------------------------------
@@ -263,16 +701,63 @@ def greedy_new_tokens_only(model, idx, max_new_tokens):
     return np.concatenate(new, axis=1) if new else idx[:, :0]
 
 
+def greedy_cropped_one_short(model, idx, max_new_tokens):
+    out = idx
+    for _ in range(max_new_tokens):
+        logits, _ = model(out[:, -(model.config.block_size - 1) :])
+        out = np.concatenate([out, logits[:, -1].argmax(-1)[:, None]], axis=1)
+    return out
+
+
+def greedy_cropped_from_the_front(model, idx, max_new_tokens):
+    out = idx
+    for _ in range(max_new_tokens):
+        logits, _ = model(out[:, : model.config.block_size])  # the oldest tokens, not the newest
+        out = np.concatenate([out, logits[:, -1].argmax(-1)[:, None]], axis=1)
+    return out
+
+
+def greedy_as_list(model, idx, max_new_tokens):
+    out = [list(row) for row in idx]
+    for _ in range(max_new_tokens):
+        logits, _ = model(np.array(out)[:, -model.config.block_size :])
+        for row, t in zip(out, logits[:, -1].argmax(-1)):
+            row.append(int(t))
+    return out
+
+
+def greedy_uses_generate(model, idx, max_new_tokens):
+    return model.generate(idx, max_new_tokens, temperature=0)  # the library's own loop
+
+
+def greedy_right_preallocated(model, idx, max_new_tokens):
+    B, T = idx.shape
+    out = np.zeros((B, T + max_new_tokens), dtype=idx.dtype)
+    out[:, :T] = idx
+    for t in range(T, T + max_new_tokens):
+        logits, _ = model.forward(out[:, max(0, t - model.config.block_size) : t])
+        out[:, t] = np.argmax(logits[:, -1, :], axis=-1)
+    return out
+
+
 # --- 5.2 top_p_filter(logits, p) ------------------------------------------------------------------
 
 
-def top_p_exclusive(logits, p):
+def _sorted_probs(logits):
     probs = _softmax(logits)
-    order = np.argsort(-probs, axis=-1)
-    total = np.cumsum(np.take_along_axis(probs, order, axis=-1), axis=-1)
-    keep = np.zeros(probs.shape, dtype=bool)
-    np.put_along_axis(keep, order, total <= p, axis=-1)  # drops the token that crosses p
+    order = np.argsort(-probs, axis=-1, kind="stable")
+    return probs, order, np.take_along_axis(probs, order, axis=-1)
+
+
+def _scatter(order, keep_sorted, logits):
+    keep = np.zeros(logits.shape, dtype=bool)
+    np.put_along_axis(keep, order, keep_sorted, axis=-1)
     return np.where(keep, logits, -np.inf)
+
+
+def top_p_exclusive(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    return _scatter(order, np.cumsum(sp, axis=-1) <= p, logits)  # drops the token that crosses p
 
 
 def top_p_unsorted(logits, p):
@@ -281,19 +766,88 @@ def top_p_unsorted(logits, p):
     return np.where(before < p, logits, -np.inf)
 
 
+def top_p_one_too_many(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    total = np.cumsum(sp, axis=-1)
+    keep = np.concatenate([np.ones_like(total[:, :2], dtype=bool), total[:, :-2] < p], axis=-1)
+    return _scatter(order, keep[:, : sp.shape[-1]], logits)
+
+
+def top_p_probabilities_returned(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    keep = np.cumsum(sp, axis=-1) - sp < p
+    return np.where(_scatter(order, keep, logits) > -np.inf, probs, 0.0)
+
+
+def top_p_zeros_not_inf(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    out = _scatter(order, np.cumsum(sp, axis=-1) - sp < p, logits)
+    return np.where(np.isinf(out), 0.0, out)  # "removed" tokens get logit 0, not -inf
+
+
+def top_p_ascending(logits, p):
+    probs = _softmax(logits)
+    order = np.argsort(probs, axis=-1)  # least likely first
+    sp = np.take_along_axis(probs, order, axis=-1)
+    return _scatter(order, np.cumsum(sp, axis=-1) - sp < p, logits)
+
+
+def top_p_renormalised(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    out = _scatter(order, np.cumsum(sp, axis=-1) - sp < p, logits)
+    return out - np.log(np.exp(out).sum(axis=-1, keepdims=True))  # log-probabilities instead
+
+
+def top_p_right_exact(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    return _scatter(order, np.cumsum(sp, axis=-1) - sp < p, logits)  # no rounding allowance
+
+
+def top_p_right_shifted_cumsum(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    total = np.cumsum(sp, axis=-1)
+    keep = np.concatenate([np.ones((len(sp), 1), bool), total[:, :-1] < p], axis=-1)
+    return _scatter(order, keep, logits)
+
+
+def top_p_right_at_most(logits, p):
+    probs, order, sp = _sorted_probs(logits)
+    return _scatter(order, np.cumsum(sp, axis=-1) - sp <= p, logits)
+
+
+def top_p_right_rows(logits, p):
+    out = np.full_like(logits, -np.inf)
+    for r, row in enumerate(logits):
+        probs = np.exp(row - row.max())
+        probs /= probs.sum()
+        total = 0.0
+        for i in sorted(range(len(row)), key=lambda j: -probs[j]):
+            if total >= p:
+                break
+            out[r, i] = row[i]
+            total += probs[i]
+    return out
+
+
 # --- 5.3 bytes_to_unicode() -----------------------------------------------------------------------
 
 
-def table_from_255():
-    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+def _table(printable, start=256, per_byte=False):
     table, n = {}, 0
     for b in range(256):
-        if b in keep:
+        if b in printable:
             table[b] = chr(b)
         else:
-            table[b] = chr(255 + n)
+            table[b] = chr(start + (b if per_byte else n))
             n += 1
     return table
+
+
+LATIN1 = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+
+
+def table_from_255():
+    return _table(LATIN1, start=255)
 
 
 def table_identity():
@@ -301,14 +855,32 @@ def table_identity():
 
 
 def table_ascii_only():
-    table, n = {}, 0
+    return _table(range(33, 127))
+
+
+def table_shifted_by_byte():
+    return _table(LATIN1, per_byte=True)  # chr(256 + b), not the next free character
+
+
+def table_tilde_forgotten():
+    return _table(list(range(33, 126)) + list(range(161, 173)) + list(range(174, 256)))
+
+
+def table_as_list():
+    return list(_table(LATIN1).values())
+
+
+def table_right_gpt2_style():
+    bs = list(range(ord("!"), ord("~") + 1))
+    bs += list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
     for b in range(256):
-        if 33 <= b <= 126:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + n)
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
             n += 1
-    return table
+    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 # --- 5.4 generate_text(model, tokenizer, prompt, n) -----------------------------------------------
@@ -329,6 +901,29 @@ def generate_text_decodes_logits(model, tokenizer, prompt, n):
     return tokenizer.decode(logits[0])  # the article's outputs[0]: not ids at all
 
 
+def generate_text_sampled(model, tokenizer, prompt, n):
+    out = model.generate(np.array([tokenizer.encode(prompt)]), n)  # temperature 1: sampled
+    return tokenizer.decode(out[0].tolist())
+
+
+def generate_text_library(model, tokenizer, prompt, n):
+    from tinytransformer import generate_text
+
+    return generate_text(model, tokenizer, prompt, n, temperature=0, allow_special=True)
+
+
+def generate_text_returns_ids(model, tokenizer, prompt, n):
+    return model.generate(np.array([tokenizer.encode(prompt)]), n, temperature=0)[0]
+
+
+def generate_text_right_loop(model, tokenizer, prompt, n):
+    ids = tokenizer.encode(prompt)
+    for _ in range(n):
+        logits, _ = model(np.array([ids[-model.config.block_size :]]))
+        ids.append(int(logits[0, -1].argmax()))
+    return tokenizer.decode(ids)
+
+
 # --- 7.1 conv1d_to_linear(weight) -----------------------------------------------------------------
 
 
@@ -340,99 +935,235 @@ def conv1d_transposed_view(weight):
     return weight.T  # right values, but a view: safetensors would write it permuted
 
 
+def conv1d_fortran_copy(weight):
+    return weight.T.copy(order="F")  # its own memory, but column-major
+
+
+def conv1d_unchanged(weight):
+    return weight
+
+
+def conv1d_rotated(weight):
+    return np.rot90(weight).copy()
+
+
+def conv1d_right_copy(weight):
+    return weight.T.copy()
+
+
+def conv1d_right_loops(weight):
+    n_in, n_out = weight.shape
+    out = np.empty((n_out, n_in))
+    for i in range(n_in):
+        for o in range(n_out):
+            out[o, i] = weight[i, o]
+    return out
+
+
 # --- 7.2 safetensors_header(path) -----------------------------------------------------------------
 
 
-def header_with_metadata(path):
+def _header(path, order="little", size=8):
     with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    tensors = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if "dtype" in v}
-    return {**tensors, "__metadata__": header["__metadata__"]}  # kept, as if it were a tensor
+        n = int.from_bytes(f.read(size), order)
+        return json.loads(f.read(n))
+
+
+def header_with_metadata(path):
+    header = _header(path)
+    return {k: (v["dtype"], tuple(v["shape"])) if "dtype" in v else v for k, v in header.items()}
 
 
 def header_big_endian(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "big")  # the length is little-endian
-        header = json.loads(f.read(n))
+    header = _header(path, order="big")  # the length is little-endian
     return {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items() if k != "__metadata__"}
 
 
 def header_list_shapes(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
+    header = _header(path)
     return {k: (v["dtype"], v["shape"]) for k, v in header.items() if k != "__metadata__"}
 
 
+def header_with_offsets(path):
+    header = _header(path)
+    return {k: tuple(v.values()) for k, v in header.items() if k != "__metadata__"}
+
+
+def header_names_only(path):
+    return [k for k in _header(path) if k != "__metadata__"]
+
+
+def header_right_struct(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        entries = json.loads(f.read(n).decode("utf-8"))
+    entries.pop("__metadata__", None)
+    return {name: (e["dtype"], tuple(e["shape"])) for name, e in entries.items()}
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
-MUTANTS = {
+WRONG = {
     "4.1.1": [
         (softmax_no_max, "no max subtraction"),
+        (softmax_row_min, "the row's minimum subtracted instead of its maximum"),
+        (softmax_row_mean, "the row's mean subtracted instead of its maximum"),
+        (softmax_global_max, "the maximum of the whole array subtracted"),
         (softmax_global_sum, "normalised over the whole array"),
         (softmax_keepdims_forgotten, None),
+        (softmax_max_without_keepdims, None),
+        (softmax_first_axis, "normalised along the first axis"),
         (softmax_in_float32, None),
+        (softmax_unnormalised, "not normalised"),
+        (softmax_clipped, None),
+        (softmax_log_space_unstable, None),
+        (softmax_divided_by_max, "not normalised"),
+        (softmax_nan_to_num, None),
+        (softmax_in_place, None),
+        (softmax_as_list, None),
     ],
     "4.1.2": [
         (softmax_backward_diagonal, "only the diagonal of the Jacobian kept"),
         (softmax_backward_no_sum, "the sum term of the softmax Jacobian dropped"),
-        (softmax_backward_sum_over_all, None),
+        (softmax_backward_sum_over_all, "the sum taken over the whole array"),
+        (softmax_backward_not_times_p, "the result not multiplied by p"),
+        (softmax_backward_first_axis, "the sum taken over the wrong axis"),
+        (softmax_backward_sign, None),
+        (softmax_backward_plain_mean, None),
+        (softmax_backward_keepdims_forgotten, None),
+        (softmax_backward_outer_wrong, None),
     ],
     "4.1.3": [
         (attention_unscaled, "no 1/sqrt(hs) scaling"),
         (attention_weights_only, "V left out"),
         (attention_diagonal_masked, "mask off by one: a position cannot see itself"),
+        (attention_sees_next, "mask off by one: a position sees the next one"),
         (attention_mask_after_softmax, "the mask applied after the softmax"),
         (attention_sqrt_of_T, None),
+        (attention_over_hs, "scaled by 1/hs instead of 1/sqrt(hs)"),
+        (attention_no_max, "no max subtraction in the softmax"),
+        (attention_always_masked, "the causal mask applied even with causal=False"),
+        (attention_never_masked, "the causal flag ignored"),
+        (attention_over_queries, "softmax over the queries instead of the keys"),
+        (attention_k_not_transposed, None),
     ],
     "4.1.4": [
         (attention_backward_no_scale, "the 1/sqrt(hs) scale left out"),
         (attention_backward_dv_untransposed, "dv = att @ dout"),
+        (attention_backward_dk_untransposed, "dk = dscores @ q"),
+        (attention_backward_no_sum_term, "the sum term of the softmax Jacobian dropped"),
         (attention_backward_no_mask, None),
+        (attention_backward_no_max, "no max subtraction when recomputing the weights"),
+        (attention_backward_scale_twice, None),
+        (attention_backward_swapped, None),
+        (attention_backward_two_outputs, None),
     ],
     "4.1.5": [
         (layernorm_backward_unbiased, "unbiased variance"),
         (layernorm_backward_constant_stats, "treated as constants"),
         (layernorm_backward_dw_per_row, None),
         (layernorm_backward_eps_fixed, None),
+        (layernorm_backward_no_eps, "eps left out"),
+        (layernorm_backward_dw_from_x, "dw computed from x"),
+        (layernorm_backward_no_mean_term, "the mean(dnorm) term dropped"),
+        (layernorm_backward_no_norm_term, "the norm * mean(dnorm * norm) term dropped"),
+        (layernorm_backward_one_pass_variance, None),
+        (layernorm_backward_swapped, None),
     ],
     "4.2.1": [
         (cross_entropy_summed, "summed instead of averaged"),
         (cross_entropy_divides_by_n, "ignored targets included"),
         (cross_entropy_naive, "no max subtraction"),
         (cross_entropy_log_of_softmax, "log of the softmax instead of log-sum-exp"),
+        (cross_entropy_row_min, "the row's minimum subtracted"),
+        (cross_entropy_row_mean, "the row's mean subtracted"),
+        (cross_entropy_ignore_forgotten, None),
+        (cross_entropy_per_row, None),
+        (cross_entropy_float32, None),
+        (cross_entropy_clipped_probabilities, None),
+        (cross_entropy_all_entries, None),
     ],
     "4.2.2": [
         (cross_entropy_backward_summed, "not divided by the number of counted targets"),
         (cross_entropy_backward_ignored_kept, "ignored rows not zeroed"),
         (cross_entropy_backward_no_onehot, "the one-hot not subtracted"),
+        (cross_entropy_backward_divides_by_n, "divided by every row, ignored targets included"),
+        (cross_entropy_backward_sign, "the sign flipped"),
+        (cross_entropy_backward_no_max, "no max subtraction in the softmax"),
+        (cross_entropy_backward_ignored_indexed, None),
+        (cross_entropy_backward_float32, None),
+        (cross_entropy_backward_in_place, None),
     ],
     "5.1": [
         (greedy_no_crop, None),
         (greedy_first_position, "the first position's logits used instead of the last"),
         (greedy_new_tokens_only, "only the new tokens returned"),
+        (greedy_cropped_one_short, None),
+        (greedy_cropped_from_the_front, None),
+        (greedy_as_list, None),
+        (greedy_uses_generate, None),
     ],
     "5.2": [
         (top_p_exclusive, "the token that crosses p left out"),
         (top_p_unsorted, "the cumulative sum taken before sorting"),
+        (top_p_one_too_many, "one token past the nucleus kept"),
+        (top_p_probabilities_returned, None),
+        (top_p_zeros_not_inf, None),
+        (top_p_ascending, None),
+        (top_p_renormalised, None),
     ],
     "5.3": [
         (table_from_255, "the shifted bytes start at 255"),
         (table_identity, "every byte mapped to itself"),
         (table_ascii_only, "only ASCII's printable bytes kept as themselves"),
+        (table_shifted_by_byte, None),
+        (table_tilde_forgotten, None),
+        (table_as_list, None),
     ],
     "5.4": [
         (generate_text_articles_bug, "one forward pass decoded, nothing generated"),
         (generate_text_no_prompt, "only the continuation returned"),
         (generate_text_decodes_logits, None),
+        (generate_text_sampled, None),
+        (generate_text_library, None),
+        (generate_text_returns_ids, None),
     ],
     "7.1": [
         (conv1d_reshaped, "reshaped instead of transposed"),
         (conv1d_transposed_view, None),
+        (conv1d_fortran_copy, None),
+        (conv1d_unchanged, "returned unchanged"),
+        (conv1d_rotated, None),
     ],
     "7.2": [
         (header_with_metadata, "__metadata__ listed as a tensor"),
         (header_big_endian, None),
         (header_list_shapes, "shapes as lists"),
+        (header_with_offsets, None),
+        (header_names_only, None),
     ],
+}
+
+# exercise id -> [answers that are right another way than the notebook's]
+RIGHT = {
+    "4.1.1": [softmax_right_by_rows, softmax_right_logsumexp, softmax_right_flattened],
+    "4.1.2": [
+        softmax_backward_right_jacobian,
+        softmax_backward_right_einsum,
+        softmax_backward_right_expanded,
+    ],
+    "4.1.3": [
+        attention_right_loops,
+        attention_right_big_negative_mask,
+        attention_right_library_softmax,
+    ],
+    "4.1.4": [attention_backward_right_heads_loop, attention_backward_right_library_softmax],
+    "4.1.5": [layernorm_backward_right_rows, layernorm_backward_right_through_var],
+    "4.2.1": [cross_entropy_right_loop, cross_entropy_right_logaddexp, cross_entropy_right_onehot],
+    "4.2.2": [cross_entropy_backward_right_loop, cross_entropy_backward_right_eye],
+    "5.1": [greedy_right_preallocated],
+    "5.2": [top_p_right_exact, top_p_right_shifted_cumsum, top_p_right_at_most, top_p_right_rows],
+    "5.3": [table_right_gpt2_style],
+    "5.4": [generate_text_right_loop],
+    "7.1": [conv1d_right_copy, conv1d_right_loops],
+    "7.2": [header_right_struct],
 }

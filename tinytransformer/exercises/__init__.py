@@ -1,18 +1,29 @@
-"""Exercises that check themselves.
+"""Exercises that check themselves, and a grader that a teacher can trust.
 
 In a teacher's notebook an exercise is a function whose body sits between `### BEGIN SOLUTION`
 and `### END SOLUTION`, followed by `check("4.1.3", attention)`; the student's copy, built by
 `python -m tinytransformer exercises build`, has `raise NotImplementedError` in its place.
+`check()` is the student's instant feedback; `python -m tinytransformer grade` decides a grade
+outside the student's code (grading.py), so nothing a notebook does can change it.
 
-    spec.py       what an exercise is: cases, the library's reference, known mistakes
+    spec.py       what an exercise is: cases, the library's reference, mistakes, hints
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)
     tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
     catalog.py    every exercise by id
-    checking.py   check(exercise_id, fn) -> Result
+    wire.py       inputs and outputs as plain arrays and JSON (specs for models, files)
+    monitor.py    running an answer and seeing whether it calls the library's answer
+    judging.py    comparing an answer with the reference; what a failure message says
+    checking.py   check(exercise_id, fn) -> Result, hint(exercise_id): the notebook's feedback
     notebooks.py  building student notebooks from teachers' ones
-    grading.py    running submitted notebooks and collecting every exercise's status
+    grading.py    grading a class: staging, one sandboxed run per notebook, the table
+    runner.py     the process that runs one submitted notebook (python -m ...exercises.runner)
+    kernel.py     the notebook's kernel, armed before any of the notebook's code runs
+    sandbox.py    inside that kernel: answering the grader where the notebook cannot interfere
+    processes.py  process limits and ending every process a notebook started
+
+HOWTO.md in this folder is the checklist for adding an exercise.
 
     >>> from tinytransformer.exercises import check
     >>> check("4.1.1", lambda x: x).status
@@ -20,6 +31,7 @@ and `### END SOLUTION`, followed by `check("4.1.3", attention)`; the student's c
 """
 
 from tinytransformer.exercises.catalog import EXERCISES
-from tinytransformer.exercises.checking import Result, check
+from tinytransformer.exercises.checking import check, hint
+from tinytransformer.exercises.judging import Result
 
-__all__ = ["EXERCISES", "Result", "check"]
+__all__ = ["EXERCISES", "Result", "check", "hint"]

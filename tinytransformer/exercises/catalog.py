@@ -1,4 +1,4 @@
-"""Every auto-checked exercise, by id, in the order of the chapters."""
+"""Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
 from tinytransformer.exercises import attention, generation, loss, tools
 
@@ -6,3 +6,8 @@ EXERCISES = {
     ex.id: ex
     for ex in [*attention.EXERCISES, *loss.EXERCISES, *generation.EXERCISES, *tools.EXERCISES]
 }
+
+
+def chapter_exercises(chapter):
+    """The ids of a chapter's exercises ("4.1" -> ["4.1.1", ..., "4.1.5"]), in order."""
+    return [i for i, ex in EXERCISES.items() if ex.chapter == chapter]

@@ -18,6 +18,7 @@ jsonschema) took 2.5 s, which every command of the CLI paid at start-up.
 """
 
 import copy
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -56,21 +57,28 @@ def strip_solutions(source, where="cell"):
     return "\n".join(out)
 
 
-def read_notebook(path):
-    """A .ipynb file -> its JSON (dicts and lists), each cell's source as one string.
+def read_notebook(path, data=None):
+    """A .ipynb file (or its bytes, `data`, read before) -> its JSON (dicts and lists), each
+    cell's source as one string.
 
     Raises OSError if the file cannot be read, ValueError if it is not a version-4 notebook.
     """
     try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = data.decode("utf-8") if data is not None else Path(path).read_text(encoding="utf-8")
+        nb = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: expected a notebook (JSON), got {e}") from None
-    if not (isinstance(nb, dict) and nb.get("nbformat") == 4 and isinstance(nb.get("cells"), list)
-            and all(isinstance(c, dict) and "cell_type" in c for c in nb["cells"])):  # fmt: skip
+    if not (
+        isinstance(nb, dict)
+        and nb.get("nbformat") == 4
+        and isinstance(nb.get("cells"), list)
+        and all(isinstance(c, dict) and "cell_type" in c for c in nb["cells"])
+        and all(isinstance(c.get("source", ""), str | list) for c in nb["cells"])
+    ):
         raise ValueError(f"{path}: expected a version-4 Jupyter notebook with a list of cells")
     for cell in nb["cells"]:
         source = cell.get("source", "")
-        cell["source"] = "".join(source) if isinstance(source, list) else source  # files: lines
+        cell["source"] = "".join(map(str, source)) if isinstance(source, list) else source
     return nb
 
 
@@ -128,22 +136,74 @@ def built_text(teacher_path):
     return notebook_text(student_notebook(teacher, Path(teacher_path).name))
 
 
-def build_students(notebooks_dir):
-    """Write notebooks/student/NAME for every teacher notebook -> the paths written."""
-    written = []
+MANIFEST = "manifest.json"  # in notebooks/student/: the sha256 of each copy last written
+
+
+class BuildConflict(Exception):
+    """Student copies that differ from what `exercises build` last wrote: edited by hand."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        names = ", ".join(str(p) for p in paths)
+        super().__init__(
+            f"{names}: changed since `exercises build` last wrote them (edited by hand?); "
+            "nothing was written. Pass --overwrite to replace them."
+        )
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(folder):
+    """name -> sha256 of the student copies `exercises build` last wrote ({} if none)."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    copies = manifest.get("copies") if isinstance(manifest, dict) else None
+    return copies if isinstance(copies, dict) else {}
+
+
+def build_students(notebooks_dir, overwrite=False):
+    """Write notebooks/student/NAME for every teacher notebook -> the paths written.
+
+    All or none: every copy is built in memory first (a broken teacher notebook raises
+    ValueError before anything is written), and a copy that differs both from the new build
+    and from what was last written here (its hash in student/manifest.json) has been edited:
+    BuildConflict names every such file, and nothing is written, unless overwrite."""
+    built = {}
     for teacher in teacher_notebooks(notebooks_dir):
-        path = student_path(teacher)
-        path.parent.mkdir(exist_ok=True)
-        write_atomic(path, built_text(teacher).encode("utf-8"))
-        written.append(path)
-    return written
+        built[student_path(teacher)] = built_text(teacher).encode("utf-8")
+    folder = Path(notebooks_dir) / "student"
+    manifest = read_manifest(folder)
+    conflicts = []
+    for path, data in built.items():
+        if not path.is_file():
+            continue
+        old = path.read_bytes()
+        if old != data and sha256(old) != manifest.get(path.name):
+            conflicts.append(path)
+    if conflicts and not overwrite:
+        raise BuildConflict(conflicts)
+    folder.mkdir(exist_ok=True)
+    for path, data in built.items():
+        write_atomic(path, data)
+    copies = {path.name: sha256(data) for path, data in built.items()}
+    note = "written by `python -m tinytransformer exercises build`: each student copy's sha256"
+    text = json.dumps({"note": note, "copies": copies}, indent=1, sort_keys=True) + "\n"
+    write_atomic(folder / MANIFEST, text.encode("utf-8"))
+    return list(built)
 
 
 def stale_students(notebooks_dir):
-    """The student notebooks that are missing or differ from a fresh build (empty: all current)."""
-    return [
-        student_path(t)
-        for t in teacher_notebooks(notebooks_dir)
-        if not student_path(t).is_file()
-        or student_path(t).read_text(encoding="utf-8") != built_text(t)
-    ]
+    """The student notebooks that are missing or differ from a fresh build, and the manifest if
+    it does not hold their hashes (empty: all current)."""
+    stale = []
+    copies = read_manifest(Path(notebooks_dir) / "student")
+    for t in teacher_notebooks(notebooks_dir):
+        path = student_path(t)
+        data = built_text(t).encode("utf-8")
+        if not path.is_file() or path.read_bytes() != data or copies.get(path.name) != sha256(data):
+            stale.append(path)
+    return stale
