@@ -49,13 +49,13 @@ def cross_entropy_backward(logits, targets):
     g[~keep] = 0
     return g  # not divided by the count"""
 
-RIGHT = """def cross_entropy(logits, targets):
+RIGHT_1 = """def cross_entropy(logits, targets):
     keep = targets != -100
     z = logits[keep] - logits[keep].max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return -logp[np.arange(keep.sum()), targets[keep]].mean()
+    return -logp[np.arange(keep.sum()), targets[keep]].mean()"""
 
-def cross_entropy_backward(logits, targets):
+RIGHT_2 = """def cross_entropy_backward(logits, targets):
     z = logits - logits.max(axis=1, keepdims=True)
     g = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     keep = targets != -100
@@ -63,10 +63,22 @@ def cross_entropy_backward(logits, targets):
     g[~keep] = 0
     return g / keep.sum()"""
 
+RIGHT = RIGHT_1 + "\n\n" + RIGHT_2
+
 LIBRARY = """def cross_entropy(logits, targets):
     return ops.cross_entropy_forward(logits, targets)[0]"""
 
 CHECKS = ["check('4.2.1', cross_entropy)", "check('4.2.2', cross_entropy_backward)"]
+
+# a leftover process's loop: "passed" into every grade log the old grader keeps
+TAMPER_LOOP = """open(sys.argv[1], "w").write(str(os.getpid()))
+end = time.time() + 60
+while time.time() < end:
+    for log in glob.glob(os.path.join(sys.argv[2], "*", "checks.jsonl")):
+        with open(log, "a") as f:
+            f.write(json.dumps({"exercise": "4.2.2", "status": "passed", "message": "PASS"}) + "\\\\n")
+    time.sleep(0.05)
+"""
 
 LOG = """def log_row(exercise_id, status="passed"):
     # the old grader read every check's result back from this file: the last row won
@@ -482,20 +494,13 @@ def bytes_to_unicode():
                 SETUP,
                 RIGHT,
                 *CHECKS,
-                """import subprocess, tempfile
+                f"""import subprocess, tempfile
 TAMPER = '''
 import glob, json, os, sys, tempfile, time
-open(sys.argv[1], "w").write(str(os.getpid()))
-end = time.time() + 60
-while time.time() < end:
-    for log in glob.glob(os.path.join(sys.argv[2], "*", "checks.jsonl")):
-        with open(log, "a") as f:
-            f.write(json.dumps({"exercise": "4.2.2", "status": "passed", "message": "PASS"}) + "\\\\n")
-    time.sleep(0.05)
-'''
+{TAMPER_LOOP}'''
 # its own session: the kernel's process group is killed when the notebook ends, this is not
 # (its output elsewhere: a process holding the grader's pipes would only hold the grader up)
-subprocess.Popen([sys.executable, "-c", TAMPER, "{marker}/child.pid", tempfile.gettempdir()], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
+subprocess.Popen([sys.executable, "-c", TAMPER, "{{marker}}/child.pid", tempfile.gettempdir()], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
             ],
             "4.2-victim.ipynb": [SETUP, WRONG, *CHECKS, "import time\ntime.sleep(3)"],
         },
@@ -510,7 +515,7 @@ subprocess.Popen([sys.executable, "-c", TAMPER, "{marker}/child.pid", tempfile.g
                 SETUP,
                 RIGHT,
                 *CHECKS,
-                """import subprocess
+                f"""import subprocess
 DAEMON = '''
 import glob, json, os, sys, tempfile, time
 if os.fork():
@@ -518,16 +523,9 @@ if os.fork():
 os.setsid()
 if os.fork():
     os._exit(0)
-open(sys.argv[1], "w").write(str(os.getpid()))
-end = time.time() + 60
-while time.time() < end:
-    for log in glob.glob(os.path.join(sys.argv[2], "*", "checks.jsonl")):
-        with open(log, "a") as f:
-            f.write(json.dumps({"exercise": "4.2.2", "status": "passed", "message": "PASS"}) + "\\\\n")
-    time.sleep(0.05)
-'''
+{TAMPER_LOOP}'''
 import tempfile
-subprocess.Popen([sys.executable, "-c", DAEMON, "{marker}/daemon.pid", tempfile.gettempdir()], env={"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
+subprocess.Popen([sys.executable, "-c", DAEMON, "{{marker}}/daemon.pid", tempfile.gettempdir()], env={{"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}}, start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
             ],
             "4.2-daemon-victim.ipynb": [SETUP, WRONG, *CHECKS, "import time\ntime.sleep(3)"],
         },
@@ -590,10 +588,12 @@ with open(c.__file__, "w") as f:
 ATTACK_IDS = [a.name for a in ATTACKS]
 
 
-def write_notebook(path, cells, marker):
+def write_notebook(path, cells, marker=None):
+    """A notebook of code cells ("{marker}" in them replaced by the marker folder) -> path."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c.replace("{marker}", str(marker))) for c in cells]
     nbformat.write(nb, path)
+    return path
 
 
 def lay_out(attack, folder, marker):

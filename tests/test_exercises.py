@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from tests.exercise_mutants import RIGHT, WRONG
+from tests.test_attacks import write_notebook
 from tinytransformer.commands.exercises import main as exercises_main
 from tinytransformer.exercises import EXERCISES, check, hint
 from tinytransformer.exercises import checking as checking_module
@@ -91,13 +92,6 @@ def teachers_solutions():
 
 
 SOLUTIONS = teachers_solutions()
-
-
-def write_notebook(path, cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -509,7 +503,9 @@ def test_a_fortran_copy_and_a_transposed_view_are_told_apart():
 def test_judge_reports_each_kind_of_outcome():
     ex, cases = EXERCISES["4.2.1"], EXERCISES["4.2.1"].cases(case_rng(0, "4.2.1"))
     said = {
-        "library": judge(ex, cases, [Outcome("library", None, "tinytransformer/x.py: f")]),
+        "library": judge(
+            ex, cases, [Outcome("library", None, "it called tinytransformer/x.py: f")]
+        ),
         "stopped": judge(ex, cases, [Outcome("stopped", None, "it took longer than allowed")]),
         "short": judge(ex, cases, [Outcome("returned", np.float64(1.4262695671247108))]),
     }

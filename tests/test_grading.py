@@ -10,10 +10,10 @@ import os
 import types
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
+from tests.test_attacks import CHECKS, RIGHT_1, RIGHT_2, SETUP, write_notebook
 from tinytransformer.commands.exercises import main as exercises_main
 from tinytransformer.commands.grade import main as grade_main
 from tinytransformer.exercises import grading, monitor, sandbox, wire
@@ -29,29 +29,10 @@ from tinytransformer.exercises.grading import (
 )
 from tinytransformer.exercises.wire import CODEC, WireError
 
-SETUP = "import numpy as np\nfrom tinytransformer.exercises import check"
-RIGHT_1 = """def cross_entropy(logits, targets):
-    keep = targets != -100
-    z = logits[keep] - logits[keep].max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return -logp[np.arange(keep.sum()), targets[keep]].mean()"""
-RIGHT_2 = """def cross_entropy_backward(logits, targets):
-    z = logits - logits.max(axis=1, keepdims=True)
-    g = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    keep = targets != -100
-    g[np.arange(len(targets))[keep], targets[keep]] -= 1
-    g[~keep] = 0
-    return g / keep.sum()"""
 WRONG_2 = """def cross_entropy_backward(logits, targets):
     return np.zeros_like(logits)"""
-CHECK_1, CHECK_2 = "check('4.2.1', cross_entropy)", "check('4.2.2', cross_entropy_backward)"
-
-
-def submission(path, cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
+CHECK_1, CHECK_2 = CHECKS
+submission = write_notebook
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +105,9 @@ def test_output_memory_and_files_are_capped_with_a_clear_problem(runs):
     assert g["flood"].statuses == {"4.2.1": "passed", "4.2.2": "passed"}
     assert len(g["flood"].executed) < 12 << 20
     assert "MemoryError" in runs[0]["memory"].problem
+    assert "over the memory limit of 2 GiB" in runs[0]["memory"].problem
     assert "File too large" in runs[0]["file"].problem
+    assert "a file over the limit of 16 MiB" in runs[0]["file"].problem
     for name in ("memory", "file"):
         assert runs[0][name].statuses == {"4.2.1": "passed", "4.2.2": "passed"}
 

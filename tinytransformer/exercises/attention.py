@@ -41,6 +41,15 @@ def shaped_like(output, name, like):
     return Property(f"{name} has the shape of {like}", broken)
 
 
+def rows_sum_to(total, name):
+    """A Property: every row (last axis) of the first output sums to `total`."""
+
+    def broken(inputs, got):
+        return worst_row(np.asarray(got[0], dtype=float).sum(axis=-1), total, "sums to")
+
+    return Property(name, broken)
+
+
 def worst_row(values, target, what):
     """'row (1,) sums to 0.83' for the row of `values` farthest from `target`, or None."""
     gap = np.abs(values - target)
@@ -160,10 +169,7 @@ SOFTMAX = Exercise(
     properties=(
         shaped_like(0, "p", "x"),
         Property("every probability is a number in [0, 1]", _probabilities),
-        Property(
-            "every row sums to 1",
-            lambda inputs, got: worst_row(np.asarray(got[0], float).sum(axis=-1), 1.0, "sums to"),
-        ),
+        rows_sum_to(1.0, "every row sums to 1"),
     ),
     formula="p = exp(x - m) / sum(exp(x - m)) with m = x.max(axis=-1, keepdims=True): "
     "subtracting each row's maximum changes nothing mathematically and keeps every exponent "
@@ -255,10 +261,7 @@ SOFTMAX_BACKWARD = Exercise(
     ),
     properties=(
         shaped_like(0, "dx", "dout"),
-        Property(
-            "every row of dx sums to 0 (shifting x by a constant changes no p)",
-            lambda inputs, got: worst_row(np.asarray(got[0], float).sum(axis=-1), 0.0, "sums to"),
-        ),
+        rows_sum_to(0.0, "every row of dx sums to 0 (shifting x by a constant changes no p)"),
     ),
     formula="dx = p * (dout - (dout * p).sum(axis=-1, keepdims=True)), from dp_j/dx_i = "
     "p_j (delta_ij - p_i).",
@@ -778,9 +781,8 @@ LAYERNORM_BACKWARD = Exercise(
     ),
     properties=(
         Property("db is dout summed over every axis but the last", _db_is_summed_dout),
-        Property(
-            "every row of dx sums to 0 (a row's normalised values have mean 0 whatever x is)",
-            lambda inputs, got: worst_row(np.asarray(got[0], float).sum(axis=-1), 0.0, "sums to"),
+        rows_sum_to(
+            0.0, "every row of dx sums to 0 (a row's normalised values have mean 0 whatever x is)"
         ),
     ),
     formula="With mean and var over the last axis (var divided by C), rstd = 1 / sqrt(var + eps), "

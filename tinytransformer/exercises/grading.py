@@ -43,7 +43,7 @@ from tinytransformer.exercises.checking import case_rng
 from tinytransformer.exercises.judging import STATUSES, Result, judge
 from tinytransformer.exercises.monitor import Outcome
 from tinytransformer.exercises.notebooks import exercises_in, read_notebook
-from tinytransformer.exercises.runner import TOKEN
+from tinytransformer.exercises.runner import KERNEL_START_SECONDS, TOKEN
 from tinytransformer.exercises.wire import CODEC, WireError
 
 MEMORY = 8 << 30  # bytes of address space for each process of a notebook (RLIMIT_AS)
@@ -353,7 +353,9 @@ def run_sandboxed(staging, data, ids, cases, limits, fast):
             start_new_session=True,
         )
         out, err = bounded_communicate(
-            proc, CODEC.encode(request), timeout + answer_seconds + GRACE
+            proc,
+            CODEC.encode(request),
+            timeout + answer_seconds + GRACE + KERNEL_START_SECONDS,
         )
         kernel = 0
         reply, problem = {}, ""

@@ -41,6 +41,7 @@ KERNEL = [sys.executable, "-P", "-m", "tinytransformer.exercises.kernel", "-f", 
 MESSAGE_LIMIT = 64 << 20  # bytes: the largest message read from the kernel (zmq drops more)
 CHANNEL_LIMIT = 256 << 20  # bytes read from the channel in all
 INTERRUPT_SECONDS = 5  # for a kernel to come back after an interrupt
+KERNEL_START_SECONDS = 60  # for a kernel to be ready
 
 
 class SandboxKernel(KernelManager):
@@ -123,13 +124,15 @@ class Notebook:
     def kernel_pid(self):
         return self.km.provisioner.pid
 
-    def run(self, deadline):
-        """Run every code cell until the deadline -> True if the kernel can still be asked."""
+    def run(self, seconds):
+        """Run every code cell, `seconds` for them all from when the kernel is ready -> True if
+        the kernel can still be asked."""
         try:
-            self.kc.wait_for_ready(timeout=max(1.0, deadline - time.monotonic()))
+            self.kc.wait_for_ready(timeout=KERNEL_START_SECONDS)
         except RuntimeError:
             self.problems.append(f"the kernel did not start ({self.refused() or 'no reason'})")
             return False
+        deadline = time.monotonic() + seconds
         cells = [c for c in self.nb.get("cells", []) if c.get("cell_type") == "code"]
         for number, cell in enumerate(cells, 1):
             source = "".join(cell.get("source", ""))
@@ -315,12 +318,11 @@ def main():
     processes.harden()
     request = CODEC.decode(sys.stdin.buffer.read())
     processes.limit(request.get("memory"), request.get("file_size"))
-    cells_until = time.monotonic() + request["timeout"]
     results, nb = [], None
     with tempfile.TemporaryDirectory(prefix="tinytransformer-runner-") as folder:
         try:
             nb = Notebook(request, folder)
-            if nb.run(cells_until):
+            if nb.run(request["timeout"]):
                 results = nb.ask(time.monotonic() + request["answer_seconds"])
         except Exception as e:  # the run's problem, never the grader's crash
             problems = [*(nb.problems if nb else []), f"the run failed: {type(e).__name__}: {e}"]

@@ -103,6 +103,7 @@ def arm(path):
     # Every name the hook and the answering code use is bound now, as a local the functions
     # below close over: a notebook that later replaces builtins, os, numpy or this module's
     # globals does not reach them, and nothing outside this function references them.
+    # builtins
     enumerate, int, len, max, str, tuple, type = (
         builtins.enumerate,
         builtins.int,
@@ -112,11 +113,8 @@ def arm(path):
         builtins.tuple,
         builtins.type,
     )
-    BaseException_, OSError_, ValueError_ = (
-        builtins.BaseException,
-        builtins.OSError,
-        builtins.ValueError,
-    )
+    BaseException_, OSError_, ValueError_ = builtins.BaseException, OSError, ValueError
+    # processes, signals, time and threads
     fork, kill, getpid, pipe, write, read, close, _exit, waitpid, mkdir = (
         os.fork,
         os.kill,
@@ -129,44 +127,41 @@ def arm(path):
         os.waitpid,
         os.mkdir,
     )
-    SIGSTOP, SIGKILL, SIG_DFL, SIG_IGN = (
+    SIGSTOP, SIGKILL, SIGPIPE, SIGXFSZ = (
         signal.SIGSTOP,
         signal.SIGKILL,
+        signal.SIGPIPE,
+        signal.SIGXFSZ,
+    )
+    SIG_DFL, SIG_IGN, set_signal, valid_signals = (
         signal.SIG_DFL,
         signal.SIG_IGN,
-    )
-    SIGPIPE, SIGXFSZ = signal.SIGPIPE, signal.SIGXFSZ
-    set_signal, valid_signals, wait_readable, monotonic = (
         signal.signal,
         signal.valid_signals,
+    )
+    wait_readable, monotonic, start_thread, allocate_lock = (
         select.select,
         time.monotonic,
+        _thread.start_new_thread,
+        _thread.allocate_lock,
     )
-    start_thread, allocate_lock = _thread.start_new_thread, _thread.allocate_lock
-    gc_disable, modules, real_setprofile, getprofile = (
+    # the interpreter, numpy, and this module's own names
+    gc_disable, modules, real_setprofile, getprofile, seterr, simplefilter = (
         gc.disable,
         sys.modules,
         sys.setprofile,
         sys.getprofile,
-    )
-    a2b_hex, a2b_base64, CodeType = binascii.a2b_hex, binascii.a2b_base64, types.CodeType
-    seterr, simplefilter, Sink, WireError_, frame_ = (
         np.seterr,
         warnings.simplefilter,
-        _Sink,
-        WireError,
-        frame,
     )
-    always, answering_events, answering_prefixes = (
+    a2b_hex, a2b_base64, CodeType = binascii.a2b_hex, binascii.a2b_base64, types.CodeType
+    Sink, WireError_, frame_, mark, refused_exit = _Sink, WireError, frame, MARK, REFUSED_EXIT
+    always, answering_events, answering_prefixes, frame_attributes, function_parts = (
         ALWAYS_REFUSED,
         WHILE_ANSWERING,
         WHILE_ANSWERING_PREFIXES,
-    )
-    frame_attributes, function_parts, mark, refused_exit = (
         FRAME_ATTRIBUTES,
         FUNCTION_PARTS,
-        MARK,
-        REFUSED_EXIT,
     )
 
     with open(path, "rb") as f:
