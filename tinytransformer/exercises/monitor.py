@@ -39,10 +39,12 @@ PACKAGE = str(Path(__file__).parents[1]) + "/"  # the library's folder, as its c
 INSTALLED = (
     *sorted({str(Path(p)) + "/" for k, p in sysconfig.get_paths().items() if "lib" in k}),
     "<frozen ",
-    # the __init__ a dataclass generates (compiled from a string): the library constructing one
-    # of its own dataclasses (a Sampling inside GPT.generate) is still the library calling itself
-    "<string>",
 )
+# The methods a dataclass generates are compiled from a string, named "__create_fn__.<locals>.X":
+# they are passed over like installed code, so that the library constructing one of its own
+# dataclasses (a Sampling inside GPT.generate) is still the library calling itself. Only these:
+# other code compiled from a string (an answer's, say) stays the answer's own.
+GENERATED = ("<string>", "__create_fn__.<locals>.")
 
 
 class Outcome(NamedTuple):
@@ -172,6 +174,7 @@ def profiler(watch, found, thread_count=None):
         library=watch.library,
         prints=watch.fingerprints,
         entry=call.__code__,
+        generated=GENERATED,
         count=thread_count,
         threads=threads,
         found=found,
@@ -198,7 +201,8 @@ def profiler(watch, found, thread_count=None):
                 filename = called_by.co_filename
                 if filename.startswith(package):
                     return  # the library calling itself
-                if not filename.startswith(installed):
+                made = filename == generated[0] and called_by.co_qualname.startswith(generated[1])
+                if not filename.startswith(installed) and not made:
                     break  # the answer's own code
                 caller = caller.f_back
             if code in may_use:
