@@ -1,7 +1,9 @@
 """The exercise contract, for every exercise in the catalog (a new one is covered by adding it):
 
 (a) the teacher's solution passes, under the notebook's check() and under the grader;
-(b) the student notebooks run end to end in the grader, every exercise "not done";
+(b) the student notebooks' exercise cells (their imports, stubs and check() calls) run in the
+    grader, every exercise "not done" (the rest of each copy is its teacher notebook's, which CI
+    runs whole);
 (c) wrong answers written as students write them (tests/exercise_mutants.py) are rejected, the
     known mistake named where there is one; right answers written other ways pass, on several
     seeds (no case sits on a floating-point knife edge); every declared mistake is rejected and
@@ -36,6 +38,7 @@ from tinytransformer.exercises.monitor import Outcome
 from tinytransformer.exercises.notebooks import (
     BEGIN,
     MANIFEST,
+    STUB,
     BuildConflict,
     build_students,
     exercises_in,
@@ -53,6 +56,12 @@ CHECK_CALL = re.compile(r"""check\(\s*["']([\d.]+)["']\s*,\s*(\w+)\s*\)""")
 SEEDS = range(8)  # each right answer is checked on this many seeds' random cases
 
 
+def python_lines(source):
+    """A cell's source without IPython's %magic and !shell lines, which are not Python."""
+    lines = source.splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+
+
 def solution_cells():
     """exercise id -> (the import lines of the notebook before it, the solution cell's source,
     the function's name), from the teacher notebooks."""
@@ -62,11 +71,7 @@ def solution_cells():
         for cell in read_notebook(path)["cells"]:
             if cell["cell_type"] != "code":
                 continue
-            source = "\n".join(  # IPython's %magic and !shell lines are not Python
-                line
-                for line in cell["source"].splitlines()
-                if not line.lstrip().startswith(("%", "!"))
-            )
+            source = python_lines(cell["source"])
             tree = ast.parse(source)
             imports += [
                 ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
@@ -97,16 +102,38 @@ SOLUTIONS = teachers_solutions()
 @pytest.fixture(scope="module")
 def class_grades(tmp_path_factory):
     """One grading run for the whole module: a notebook of every teacher solution (imports,
-    solution cells, check cells), then the four student notebooks."""
+    solution cells, check cells), then each student notebook's exercise cells."""
     folder = tmp_path_factory.mktemp("graded")
     imports = sorted({line for imports, _, _ in SOLUTION_CELLS.values() for line in imports})
     cells = ["\n".join(imports)]
     for exercise_id, (_, source, name) in SOLUTION_CELLS.items():
         cells += [source, f"check({exercise_id!r}, {name})"]
     solutions = write_notebook(folder / "solutions.ipynb", cells)
-    students = [student_path(t) for t in teacher_notebooks(NOTEBOOKS)]
+    (folder / "students").mkdir()
+    students = [
+        write_notebook(folder / "students" / t.name, exercise_cells(student_path(t)))
+        for t in teacher_notebooks(NOTEBOOKS)
+    ]
     grades = grade_class([solutions, *students], timeout=300)
     return {g.path.name if g.path != solutions else "solutions": g for g in grades}
+
+
+def exercise_cells(student):
+    """What of a committed student notebook its exercises need, as the cells of a notebook: the
+    import lines of all its cells, then, in order, every cell holding a stub or a check() call.
+
+    CI runs every teacher notebook whole (--nbmake); the student copies differ from them only in
+    these cells, so grading these is what runs each copy's "not done" path, at the cost of a
+    kernel start instead of a second run of each lesson."""
+    imports, cells = [], []
+    for cell in read_notebook(student)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse(python_lines(cell["source"]))
+        imports += [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        if STUB in cell["source"] or CHECK_CALL.search(cell["source"]):
+            cells.append(python_lines(cell["source"]))
+    return ["\n".join(dict.fromkeys(imports)), *cells]
 
 
 # --- (a) the teacher's solutions pass -------------------------------------------------------------
