@@ -35,9 +35,11 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections import defaultdict
 
 import numpy as np
 from model_args import add_model_args, model_config
+from step_breakdown import our_breakdown, print_breakdown, torch_breakdown
 
 from tinytransformer import GPT, AdamW, clip_grad_norm
 
@@ -54,17 +56,19 @@ class NumpyTrainer:
         self.model = GPT(config, seed=0, dtype=dtype)
         self.opt = AdamW(self.model, lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY)
 
+    def phases(self, x, y):
+        """The step as (name, function) pairs, to be run in this order."""
+        model = self.model
+        return [
+            ("forward", lambda: model(x, targets=y)),
+            ("backward", model.backward),
+            ("clipping", lambda: clip_grad_norm(model, MAX_NORM)),
+            ("optimizer", self.opt.step),
+        ]
+
     def step(self, x, y):
         """-> (forward, backward, clip + optimizer) seconds."""
-        t0 = time.perf_counter()
-        _, loss = self.model(x, targets=y)
-        t1 = time.perf_counter()
-        self.model.backward()
-        t2 = time.perf_counter()
-        clip_grad_norm(self.model, MAX_NORM)
-        self.opt.step()
-        t3 = time.perf_counter()
-        return t1 - t0, t2 - t1, t3 - t2
+        return timed_phases(self.phases(x, y))
 
 
 class MatmulTrainer:
@@ -166,20 +170,36 @@ def torch_trainer(config, dtype):
     class TorchTrainer:
         name = "pytorch"
 
-        def step(self, x, y):
+        def phases(self, x, y):
+            """The step as (name, function) pairs, to be run in this order."""
             xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-            t0 = time.perf_counter()
-            loss = model(xt, yt)
-            t1 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            t2 = time.perf_counter()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)
-            opt.step()
-            t3 = time.perf_counter()
-            return t1 - t0, t2 - t1, t3 - t2
+            loss = []  # the forward's loss, for the backward
+
+            def backward():
+                opt.zero_grad(set_to_none=True)
+                loss.pop().backward()
+
+            return [
+                ("forward", lambda: loss.append(model(xt, yt))),
+                ("backward", backward),
+                ("clipping", lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)),
+                ("optimizer", opt.step),
+            ]
+
+        def step(self, x, y):
+            return timed_phases(self.phases(x, y))
 
     return TorchTrainer()
+
+
+def timed_phases(phases):
+    """Run a step's phases -> (forward, backward, clipping + optimizer) seconds."""
+    seconds = {}
+    for name, run in phases:
+        t0 = time.perf_counter()
+        run()
+        seconds[name] = time.perf_counter() - t0
+    return seconds["forward"], seconds["backward"], seconds["clipping"] + seconds["optimizer"]
 
 
 def tracemalloc_peak(trainer, x, y):
@@ -205,6 +225,12 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps per model first")
     parser.add_argument("--round", type=int, default=5, help="steps per model per round")
     parser.add_argument("--no-torch", action="store_true", help="time tinytransformer only")
+    parser.add_argument(
+        "--breakdown",
+        type=int,
+        default=20,
+        help="profiled steps per model for the per-op breakdown, after the timing (0: none)",
+    )
     parser.add_argument(
         "--blas-threads",
         type=int,
@@ -282,6 +308,21 @@ def main(argv=None):
         "peak MB: tracemalloc peak of one NumPy step above the parameters and optimizer state; "
         f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
+    if args.breakdown and "pytorch" in medians:
+        ours, theirs = defaultdict(list), defaultdict(list)
+        done = 0
+        while done < args.breakdown:  # alternating rounds again
+            n = min(args.round, args.breakdown - done)
+            for trainer, breakdown, into in (
+                (trainers[0], our_breakdown, ours),
+                (trainers[-1], torch_breakdown, theirs),
+            ):
+                time.sleep(SWITCH_PAUSE)
+                trainer.step(*batches[0])  # untimed, as above
+                for key, values in breakdown(trainer, batches[done:] + batches, n).items():
+                    into[key].extend([0.0] * (done - len(into[key])) + values)
+            done += n
+        print_breakdown(ours, theirs, args.breakdown)
 
 
 if __name__ == "__main__":

@@ -71,11 +71,13 @@ def block_forward(
     training=False,
     gelu="tanh",
     past_kv=None,
+    kv_cache=None,
     check=True,
 ):
     """x (B, T, C) -> out (B, T, C). block_attention(cache) (B, nh, T, Tk) gives the attention
     probabilities, block_keys_values(cache) the keys and values for a KV cache (see
-    self_attention_forward for past_kv). attention_mask (B, T): 1 real token, 0 padding.
+    self_attention_forward for past_kv and kv_cache: generation's earlier positions).
+    attention_mask (B, T): 1 real token, 0 padding.
 
     dropout is applied, in training, to the attention probabilities and to the output of each
     branch before its residual add (GPT-2's attn_pdrop and resid_pdrop), drawing from rng.
@@ -101,6 +103,7 @@ def block_forward(
         rng=rng,
         training=training,
         past_kv=past_kv,
+        kv_cache=kv_cache,
         check=check,
     )  # (B, T, C)
     a, c_drop1 = dropout_forward(a, dropout, rng, training, check=False)  # (B, T, C)

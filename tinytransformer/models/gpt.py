@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 
 from tinytransformer.checks import check_count, check_ids
-from tinytransformer.models.block import block_keys_values
 from tinytransformer.models.hf import read_pretrained, write_pretrained
+from tinytransformer.models.kv_cache import make_kv_cache
 from tinytransformer.models.sampling import DEFAULT_SAMPLING, Sampling, sample_next
 from tinytransformer.models.transformer import WTE, Transformer, evaluating
 
@@ -115,25 +115,38 @@ class GPT(Transformer):
         return self._sample_steps(idx, max_new_tokens, sampling, rng, use_cache, blocked)
 
     def _sample_steps(self, idx, max_new_tokens, sampling, rng, use_cache, blocked):
-        """The generator behind generate_iter, on checked arguments; blocked: (V,) bool or None."""
-        bs = self.config.block_size
+        """The generator behind generate_iter, on checked arguments; blocked: (V,) bool or None.
+
+        With the cache, the first step runs the prompt through the model, filling the KV cache
+        (allocated here, once, for the prompt and every new token, at most block_size
+        positions); each later step is the forward pass of one position, the newest token,
+        attending to the cache. Once the context outgrows block_size the window slides, every
+        position shifts, and the whole window is recomputed into the emptied cache. The
+        arguments were checked by generate_iter, so the steps pass check=False.
+        """
+        bs, wte = self.config.block_size, self.params[WTE]
+        kv = None  # the KV cache: one KVCache per block, or None without a cache
+        if use_cache:
+            # the positions the cache will hold: the prompt and every new token but the last,
+            # which is sampled and never fed back
+            max_len = min(idx.shape[1] + max_new_tokens - 1, bs)
+            kv = make_kv_cache(self.config, idx.shape[0], max_len, self.dtype)
         with evaluating(self):
             context = idx  # (B, t): what the model sees, at most block_size tokens
-            kv = None
             for _ in range(max_new_tokens):
-                if use_cache and kv is not None and context.shape[1] <= bs:
-                    # only the newest token goes through the model; its keys and values join
-                    # the cache, which holds those of every earlier position
-                    pos0 = context.shape[1] - 1
-                    x, cache = self.trunk_forward(context[:, -1:], past_kv=kv, pos0=pos0)
+                if kv is not None and kv[0].length and context.shape[1] <= bs:
+                    # only the newest token goes through the model; the cache holds the keys
+                    # and values of every earlier position, and receives this one's
+                    x, _ = self.trunk_forward(context[:, -1:], kv_cache=kv, check=False)
                 else:
                     # the first step, generation without a cache, or a full window: positions
                     # shift when the window slides, so everything is recomputed
                     context = context[:, -bs:]
-                    x, cache = self.trunk_forward(context)
-                if use_cache:
-                    kv = [block_keys_values(c) for c in cache["blocks"]]  # one (k, v) per block
-                logits = x[:, -1] @ self.params[WTE].T  # (B, V) the last position's logits
+                    for cache in kv or ():
+                        cache.clear()
+                    x, _ = self.trunk_forward(context, kv_cache=kv, check=False)  # (B, t, C)
+                # the head on the last position only: its logits are the ones sampled from
+                logits = x[:, -1] @ wte.T  # (B, V) = (B, C) @ (C, V)
                 if blocked is not None:
                     logits[:, blocked] = -np.inf  # suppressed ids: probability 0
                 nxt = sample_next(logits, sampling, rng)[:, None]  # (B, 1)

@@ -26,6 +26,7 @@ from tinytransformer.checks import (
     check_shape,
 )
 from tinytransformer.models.block import (
+    BLOCK_PARAMS,
     block_attention,
     block_backward,
     block_forward,
@@ -142,30 +143,30 @@ class Transformer:
     def block_params(self, i):
         """The parameters of block i, under the block's local names ("ln_1.weight", ...)."""
         prefix = f"transformer.h.{i}."
-        return {n[len(prefix) :]: p for n, p in self.params.items() if n.startswith(prefix)}
+        # looked up by name (a dozen lookups, not a scan of every parameter: generation calls
+        # this for each block at every token); a bias-free config has no bias names
+        P = self.params
+        return {n: P[prefix + n] for n in BLOCK_PARAMS if prefix + n in P}
 
     # --- the trunk: forward, and backward as its mirror ------------------------------------------
 
-    def trunk_forward(self, idx, attention_mask=None, past_kv=None, pos0=0, states=None):
+    def trunk_forward(self, idx, attention_mask=None, *, kv_cache=None, states=None, check=True):
         """idx (B, T) ids -> (x (B, T, C) after ln_f, cache for trunk_backward).
 
         attention_mask (B, T): 1 for a real token, 0 for padding (keys nobody attends to).
-        past_kv, pos0: generation with a KV cache (models/gpt.py): the keys and values of the
-        pos0 earlier positions, one (k, v) per block. states: a list that, when given, receives
-        the residual stream after the embedding and after each block (for probes).
+        kv_cache: generation's KV cache (models/kv_cache.py), one KVCache per block holding the
+        keys and values of the positions before idx, which therefore starts at position
+        kv_cache[0].length; the new positions' keys and values are appended to it. states: a list
+        that, when given, receives the residual stream after the embedding and after each block
+        (for probes).
 
-        The inputs are checked here, once; the ops below trust them (check=False), and the
+        The inputs are checked here, once (generation checks its own once, at its entry, and
+        passes check=False for each step); the ops below trust them (check=False), and the
         weights are the model's own (load_state_dict checks what it loads).
         """
-        check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
-        T = idx.shape[1]
-        if T == 0:
-            raise ValueError(f"idx: expected at least one position, got shape {idx.shape}")
-        if pos0 + T > self.config.block_size:
-            raise ValueError(
-                f"idx: sequence length {pos0 + T} exceeds block_size {self.config.block_size}"
-            )
-        check_attention_mask(attention_mask, idx.shape[0], pos0 + T if past_kv else T)
+        pos0 = 0 if kv_cache is None else kv_cache[0].length  # the position of idx[:, 0]
+        if check:
+            self._check_trunk_inputs(idx, attention_mask, pos0, kv_cache)
         P, cfg = self.params, self.config
         drop = cfg.dropout if self.training else 0.0
         cache = {"blocks": []}
@@ -188,7 +189,7 @@ class Transformer:
                 dropout=drop,
                 rng=self.rng,
                 training=self.training,
-                past_kv=None if past_kv is None else past_kv[i],
+                kv_cache=None if kv_cache is None else kv_cache[i],
                 check=False,
             )  # (B, T, C)
             cache["blocks"].append(c)
@@ -199,6 +200,22 @@ class Transformer:
             x, P["transformer.ln_f.weight"], P.get("transformer.ln_f.bias"), check=False
         )  # (B, T, C)
         return x, cache
+
+    def _check_trunk_inputs(self, idx, attention_mask, pos0, kv_cache):
+        check_ids("idx", idx, high=self.config.vocab_size, ndim=2)
+        T = idx.shape[1]
+        if T == 0:
+            raise ValueError(f"idx: expected at least one position, got shape {idx.shape}")
+        if pos0 + T > self.config.block_size:
+            raise ValueError(
+                f"idx: sequence length {pos0 + T} exceeds block_size {self.config.block_size}"
+            )
+        if kv_cache is not None and len(kv_cache) != self.config.n_layer:
+            raise ValueError(
+                f"kv_cache: expected one KVCache per block ({self.config.n_layer}), "
+                f"got {len(kv_cache)}"
+            )
+        check_attention_mask(attention_mask, idx.shape[0], pos0 + T)
 
     def trunk_backward(self, dx, cache, dwte_head=None):
         """dx (B, T, C), the gradient of the trunk's output -> grads of the trainable parameters.

@@ -46,9 +46,11 @@ def blocked_positions(Tq, Tk, causal=True, attention_mask=None):
     KV cache), so query i sits at position Tk - Tq + i and may see keys j <= Tk - Tq + i.
     attention_mask (B, Tk): 1 (or True) for a real token, 0 for padding, as everywhere in the
     package (Hugging Face's convention).
+    A single causal query (a decode step) is the newest position: it sees every key, and nothing
+    is blocked.
     """
     blocked = None
-    if causal:
+    if causal and Tq > 1:
         ahead = np.arange(Tk) > np.arange(Tk - Tq, Tk)[:, None]  # (Tq, Tk): key after query
         blocked = ahead[None, None]  # (1, 1, Tq, Tk)
     if attention_mask is not None:
@@ -100,11 +102,13 @@ def attention_forward(
     hs = q.shape[-1]
     Tq, Tk = q.shape[2], k.shape[2]
     scale = 1.0 / math.sqrt(hs)  # a Python float: keeps float32 in float32
-    scores = (q @ k.swapaxes(-1, -2)) * scale  # (B, nh, Tq, Tk); / sqrt(hs) keeps var ~ 1
-    blocked = blocked_positions(Tq, Tk, causal, attention_mask)
+    scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, Tk)
+    scores *= scale  # in place: / sqrt(hs) keeps the scores' variance ~ 1
+    blocked = blocked_positions(Tq, Tk, causal, attention_mask)  # (1 or B, 1, Tq, Tk) or None
     if blocked is not None:
-        M = np.where(blocked, -np.inf, 0.0).astype(scores.dtype)  # (1 or B, 1, Tq, Tk)
-        scores = scores + M  # exp(-inf) = 0: a blocked key gets probability 0
+        # + M, M = -inf where blocked and 0 elsewhere: written in place, one pass and no (Tq, Tk)
+        # array of M; exp(-inf) = 0, so a blocked key gets probability 0
+        np.copyto(scores, -np.inf, where=blocked)
     att, _ = softmax_forward(scores, check=False)  # (B, nh, Tq, Tk)
     att_drop, drop_cache = dropout_forward(att, dropout_p, rng, training, check=False)
     out = att_drop @ v  # (B, nh, Tq, hs)
@@ -124,8 +128,10 @@ def attention_backward(dout, cache):
     # att = softmax(scores); blocked entries have att = 0, so their gradient is 0
     dscores = softmax_backward(datt, cache["att"])  # (B, nh, Tq, Tk)
     # scores = q @ k^T * scale + M  (M is a constant)
-    dq = (dscores @ k) * scale  # (B, nh, Tq, hs)
-    dk = (dscores.swapaxes(-1, -2) @ q) * scale  # (B, nh, Tk, hs)
+    dq = dscores @ k  # (B, nh, Tq, hs)
+    dq *= scale  # in place, as each product below: the product is a new array of ours
+    dk = dscores.swapaxes(-1, -2) @ q  # (B, nh, Tk, hs)
+    dk *= scale
     return dq, dk, dv
 
 
@@ -143,14 +149,18 @@ def self_attention_forward(
     rng=None,
     training=False,
     past_kv=None,
+    kv_cache=None,
     check=True,
 ):
     """x (B, T, C), w_attn (C, 3C), w_proj (C, C), biases or None -> y (B, T, C).
 
     cached_keys_values(cache) gives the keys and values (B, nh, Tk, hs) of every position seen
     so far, and cache["core"]["att"] (B, nh, T, Tk) the attention probabilities.
-    past_kv: the (k, v) of earlier positions, for generating with a KV cache (inference only:
-    the new T positions attend to the Tpast cached ones and to themselves, Tk = Tpast + T).
+    Generating with a KV cache (inference only: the new T positions attend to the Tpast earlier
+    ones and to themselves, Tk = Tpast + T), in one of two forms:
+    past_kv:  the (k, v) of the earlier positions, joined to the new ones by concatenation;
+    kv_cache: a models.kv_cache.KVCache, preallocated, that this call appends the new positions'
+              keys and values to (in place: the one input an op changes) and reads them all from.
 
     Checks (check=True): x float (B, T, C), n_head divides C, the weights' shapes, and the
     checks of the linear and attention ops; the model's own calls pass check=False.
@@ -163,6 +173,8 @@ def self_attention_forward(
     if past_kv is not None:  # the keys and values of earlier positions are reused, not recomputed
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, Tpast + T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)  # (B, nh, Tpast + T, hs)
+    if kv_cache is not None:  # the same, written into the cache instead of a new array
+        k, v = kv_cache.append(k, v)  # (B, nh, Tpast + T, hs) each, views of the cache
     y, c_core = attention_forward(
         q,
         k,
@@ -177,7 +189,9 @@ def self_attention_forward(
     y = merge_heads(y)  # (B, T, C): heads side by side
     out, c_proj = linear_forward(y, w_proj, b_proj, check=False)  # (B, T, C)
     cache = {"c_attn": c_attn, "core": c_core, "c_proj": c_proj, "n_head": n_head}
-    cache["inference_only"] = past_kv is not None
+    # the argument that made this an inference pass, if one did
+    inference = "past_kv" if past_kv is not None else "kv_cache" if kv_cache is not None else None
+    cache["inference_only"] = inference
     return out, cache
 
 
@@ -191,13 +205,19 @@ def self_attention_backward(dout, cache):
     """dout (B, T, C) -> (dx, dw_attn, db_attn, dw_proj, db_proj); biases None if absent.
     Checks: that the forward was not an inference pass with a KV cache."""
     if cache["inference_only"]:
-        raise ValueError("past_kv: a forward pass with a KV cache is for inference, not backward")
+        name = cache["inference_only"]
+        raise ValueError(f"{name}: a forward pass with a KV cache is for inference, not backward")
     # out = y @ w_proj + b_proj
     dy, dw_proj, db_proj = linear_backward(dout, cache["c_proj"])  # (B, T, C)
     # y = merge_heads(attention(q, k, v))
     dq, dk, dv = attention_backward(split_heads(dy, cache["n_head"]), cache["core"])
-    # q, k, v = split(qkv) into heads: their gradients merge and sit side by side again
-    dqkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # (B, T, 3C)
+    # q, k, v = split(qkv) into heads: their gradients merge and sit side by side again, each
+    # written straight into its third of dqkv (one copy, where merge_heads + concatenate made two)
+    B, nh, T, hs = dq.shape
+    dqkv = np.empty((B, T, 3, nh, hs), dq.dtype)  # (B, T, 3C) once reshaped: q | k | v
+    for i, d in enumerate((dq, dk, dv)):
+        dqkv[:, :, i] = d.transpose(0, 2, 1, 3)  # (B, T, nh, hs) = merge_heads(d) before reshape
+    dqkv = dqkv.reshape(B, T, 3 * nh * hs)  # (B, T, 3C)
     # qkv = x @ w_attn + b_attn
     dx, dw_attn, db_attn = linear_backward(dqkv, cache["c_attn"])  # (B, T, C)
     return dx, dw_attn, db_attn, dw_proj, db_proj

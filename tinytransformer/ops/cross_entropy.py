@@ -37,9 +37,10 @@ def cross_entropy_forward(logits, targets, ignore_index=IGNORE_INDEX, *, check=T
     valid = targets != ignore_index  # (...)
     safe_t = np.where(valid, targets, 0)  # ignored rows point at class 0, then get weight 0
     m = logits.max(axis=-1, keepdims=True)  # (..., 1)
-    e = np.exp(logits - m)  # (..., V)
+    e = logits - m  # (..., V)
+    np.exp(e, out=e)  # e = exp(logits - m), in place
     s = e.sum(axis=-1, keepdims=True)  # (..., 1)
-    probs = e / s  # (..., V) cached: backward is probs - onehot
+    probs = np.divide(e, s, out=e)  # (..., V) = e / s, over e; cached: backward is probs - onehot
     z_t = np.take_along_axis(logits, safe_t[..., None], axis=-1)[..., 0]  # (...) the target logit
     nll = np.log(s[..., 0]) - (z_t - m[..., 0])  # (...) -log p[target], without log(probs)
     count = int(valid.sum())
@@ -55,11 +56,15 @@ def cross_entropy_backward(dloss, cache):
     """
     probs, safe_t, valid, count = cache
     V = probs.shape[-1]
-    onehot = np.zeros_like(probs).reshape(-1, V)  # (N, V)
-    onehot[np.arange(onehot.shape[0]), safe_t.reshape(-1)] = 1.0
+    # probs - onehot: a copy of probs with 1 taken off at each target (the one entry of its row
+    # where onehot is not 0), instead of a (N, V) onehot array and a subtraction
+    d = probs.copy().reshape(-1, V)  # (N, V)
+    d[np.arange(d.shape[0]), safe_t.reshape(-1)] -= 1.0
+    d = d.reshape(probs.shape)  # (..., V)
     # ignored targets contribute nothing; the mean divides by the number of counted targets
     weight = valid[..., None] * (float(dloss) / max(count, 1))  # (..., 1)
-    return (probs - onehot.reshape(probs.shape)) * weight.astype(probs.dtype, copy=False)
+    d *= weight.astype(probs.dtype, copy=False)  # (..., V) in place: d is our copy
+    return d
 
 
 def _check_targets(logits, targets, ignore_index):

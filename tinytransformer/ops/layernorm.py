@@ -32,7 +32,7 @@ def layernorm_forward(x, w, b=None, eps=EPS, *, check=True):
     xc = x - mean  # (..., C) centred
     var = (xc * xc).mean(axis=-1, keepdims=True)  # (..., 1) biased: divide by C, as GPT-2
     rstd = 1.0 / np.sqrt(var + eps)  # (..., 1); eps keeps a constant row finite
-    norm = xc * rstd  # (..., C) = (x - mean) / sqrt(var + eps)
+    norm = np.multiply(xc, rstd, out=xc)  # (..., C) = (x - mean) / sqrt(var + eps), over xc
     y = norm * w  # (..., C)
     if b is not None:
         y += b  # in place: y is a new array of ours
@@ -52,8 +52,12 @@ def layernorm_backward(dout, cache):
     # through both gives the two row-mean corrections (llm.c derives the same formula):
     #   dx = (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) * rstd
     mean_dnorm = dnorm.mean(axis=-1, keepdims=True)  # (..., 1)
-    mean_dnorm_norm = (dnorm * norm).mean(axis=-1, keepdims=True)  # (..., 1)
-    dx = (dnorm - mean_dnorm - norm * mean_dnorm_norm) * rstd  # (..., C)
+    t = dnorm * norm  # (..., C)
+    mean_dnorm_norm = t.mean(axis=-1, keepdims=True)  # (..., 1)
+    # the line above, in place over dnorm and t (the same operations in the same order)
+    dx = np.subtract(dnorm, mean_dnorm, out=dnorm)  # (..., C) dnorm - mean(dnorm)
+    dx -= np.multiply(norm, mean_dnorm_norm, out=t)  # - norm * mean(dnorm * norm)
+    dx *= rstd  # (..., C)
     return dx, dw, db
 
 

@@ -29,10 +29,11 @@ def softmax_forward(x, *, check=True):
         check_float("x", x)
     m = x.max(axis=-1, keepdims=True)  # (..., 1)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)  # an all -inf row: no NaN
-    e = np.exp(x - m)  # (..., N); the largest entry of a row is exp(0) = 1: no overflow
+    e = x - m  # (..., N)
+    np.exp(e, out=e)  # e = exp(x - m) in place; the largest of a row is exp(0) = 1: no overflow
     s = e.sum(axis=-1, keepdims=True)  # (..., 1)
     s[s == 0] = 1.0  # only an all -inf row sums to 0; its probabilities stay 0
-    p = e / s  # (..., N)
+    p = np.divide(e, s, out=e)  # (..., N) = e / s, written over e: no third (..., N) array
     return p, p
 
 
@@ -43,4 +44,7 @@ def softmax_backward(dout, cache):
     dx_j = sum_i dout_i p_i (delta_ij - p_j) = p_j (dout_j - sum_i dout_i p_i). Checks: none.
     """
     p = cache
-    return p * (dout - (dout * p).sum(axis=-1, keepdims=True))  # (..., N)
+    t = dout * p  # (..., N)
+    s = t.sum(axis=-1, keepdims=True)  # (..., 1) = sum_i dout_i p_i
+    np.subtract(dout, s, out=t)  # t = dout - s, over dout * p (read already)
+    return np.multiply(p, t, out=t)  # (..., N) = p * (dout - s)
