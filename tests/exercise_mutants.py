@@ -1001,6 +1001,299 @@ def header_right_struct(path):
     return {name: (e["dtype"], tuple(e["shape"])) for name, e in entries.items()}
 
 
+# --- 2.1.1 split_heads(x, n_head) -----------------------------------------------------------------
+
+
+def split_heads_no_transpose(x, n_head):
+    B, T, C = x.shape
+    return x.reshape(B, n_head, T, C // n_head)
+
+
+def split_heads_interleaved(x, n_head):
+    B, T, C = x.shape
+    return x.reshape(B, T, C // n_head, n_head).transpose(0, 3, 1, 2)
+
+
+def split_heads_time_last(x, n_head):
+    B, T, C = x.shape
+    return np.transpose(x.reshape(B, T, n_head, C // n_head), (0, 2, 3, 1))
+
+
+def split_heads_n_head_as_size(x, n_head):
+    B, T, C = x.shape
+    hs = n_head  # read n_head as the size of a head
+    return x.reshape(B, T, C // hs, hs).transpose(0, 2, 1, 3)
+
+
+def split_heads_heads_last(x, n_head):
+    B, T, C = x.shape
+    return x.reshape(B, T, n_head, C // n_head)  # (B, T, nh, hs): never moved the head axis
+
+
+def split_heads_first_head_only(x, n_head):
+    B, T, C = x.shape
+    hs = C // n_head
+    return np.stack([x[:, :, :hs]] * n_head, axis=1)
+
+
+def split_heads_right_loop(x, n_head):
+    B, T, C = x.shape
+    hs = C // n_head
+    out = np.empty((B, n_head, T, hs), dtype=x.dtype)
+    for h in range(n_head):
+        out[:, h] = x[:, :, h * hs : (h + 1) * hs]
+    return out
+
+
+def split_heads_right_stack(x, n_head):
+    return np.stack(np.split(x, n_head, axis=-1), axis=1)
+
+
+# --- 2.1.2 merge_heads(x) -------------------------------------------------------------------------
+
+
+def merge_heads_no_transpose(x):
+    B, nh, T, hs = x.shape
+    return x.reshape(B, T, nh * hs)
+
+
+def merge_heads_interleaved(x):
+    B, nh, T, hs = x.shape
+    return np.transpose(x, (0, 2, 3, 1)).reshape(B, T, nh * hs)
+
+
+def merge_heads_summed(x):
+    return x.sum(axis=1)  # (B, T, hs): the heads added instead of put side by side
+
+
+def merge_heads_first_head(x):
+    return x[:, 0]
+
+
+def merge_heads_wrong_axis(x):
+    B, nh, T, hs = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, nh * hs, T).transpose(0, 2, 1)
+
+
+def merge_heads_as_list(x):
+    B, nh, T, hs = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, nh * hs).tolist()
+
+
+def merge_heads_right_concatenate(x):
+    return np.concatenate([x[:, h] for h in range(x.shape[1])], axis=-1)
+
+
+def merge_heads_right_einsum(x):
+    B, nh, T, hs = x.shape
+    return np.einsum("bhtd->bthd", x).reshape(B, T, nh * hs)
+
+
+# --- 2.1.3 gpt_param_count(vocab_size, block_size, n_layer, n_embd) -------------------------------
+
+
+def count_untied_head(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    block = 12 * C * C + 13 * C
+    return 2 * vocab_size * C + block_size * C + n_layer * block + 2 * C
+
+
+def count_no_positions(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    return vocab_size * C + n_layer * (12 * C * C + 13 * C) + 2 * C
+
+
+def count_mlp_width_c(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    attn = 4 * C * C + 4 * C
+    mlp = 2 * C * C + 2 * C  # C -> C -> C
+    return vocab_size * C + block_size * C + n_layer * (attn + mlp + 4 * C) + 2 * C
+
+
+def count_no_biases(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    return vocab_size * C + block_size * C + n_layer * (12 * C * C + 4 * C) + 2 * C
+
+
+def count_no_final_norm(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    return vocab_size * C + block_size * C + n_layer * (12 * C * C + 13 * C)
+
+
+def count_float(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    return float(vocab_size * C + block_size * C + n_layer * (12 * C**2 + 13 * C) + 2 * C)
+
+
+def count_attention_c_squared(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    attn = C * C + C + C * C + C  # q, k and v counted as one C x C matrix
+    mlp = 8 * C * C + 5 * C
+    return vocab_size * C + block_size * C + n_layer * (attn + mlp + 4 * C) + 2 * C
+
+
+def count_one_norm_per_block(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    return vocab_size * C + block_size * C + n_layer * (12 * C * C + 11 * C) + 2 * C
+
+
+def count_right_by_pieces(vocab_size, block_size, n_layer, n_embd):
+    C = n_embd
+    pieces = {
+        "wte": vocab_size * C,
+        "wpe": block_size * C,
+        "ln": 2 * (2 * C),
+        "c_attn": C * 3 * C + 3 * C,
+        "attn.c_proj": C * C + C,
+        "c_fc": C * 4 * C + 4 * C,
+        "mlp.c_proj": 4 * C * C + C,
+        "ln_f": 2 * C,
+    }
+    per_block = sum(v for k, v in pieces.items() if k not in ("wte", "wpe", "ln_f"))
+    return pieces["wte"] + pieces["wpe"] + n_layer * per_block + pieces["ln_f"]
+
+
+def count_right_numpy_int(vocab_size, block_size, n_layer, n_embd):
+    shapes = [(vocab_size, n_embd), (block_size, n_embd), (n_embd,), (n_embd,)]
+    block = [(n_embd,)] * 4 + [(n_embd, 3 * n_embd), (3 * n_embd,), (n_embd, n_embd), (n_embd,)]
+    block += [(n_embd, 4 * n_embd), (4 * n_embd,), (4 * n_embd, n_embd), (n_embd,)]
+    total = sum(int(np.prod(s)) for s in shapes)
+    return np.int64(total + n_layer * sum(int(np.prod(s)) for s in block))
+
+
+# --- 2.1.4 mlp_forward(x, w_fc, b_fc, w_proj, b_proj) ---------------------------------------------
+
+
+def _gelu_tanh(h):
+    return 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h**3)))
+
+
+def mlp_exact_gelu(x, w_fc, b_fc, w_proj, b_proj):
+    h = x @ w_fc + b_fc
+    erf = np.vectorize(math.erf)
+    return (0.5 * h * (1 + erf(h / math.sqrt(2)))) @ w_proj + b_proj
+
+
+def mlp_relu(x, w_fc, b_fc, w_proj, b_proj):
+    return np.maximum(x @ w_fc + b_fc, 0) @ w_proj + b_proj
+
+
+def mlp_no_cube(x, w_fc, b_fc, w_proj, b_proj):
+    h = x @ w_fc + b_fc
+    return 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * h)) @ w_proj + b_proj
+
+
+def mlp_sigmoid_gelu(x, w_fc, b_fc, w_proj, b_proj):
+    h = x @ w_fc + b_fc
+    return (h / (1 + np.exp(-1.702 * h))) @ w_proj + b_proj
+
+
+def mlp_bias_after_gelu(x, w_fc, b_fc, w_proj, b_proj):
+    return (_gelu_tanh(x @ w_fc) + b_fc) @ w_proj + b_proj
+
+
+def mlp_tanh_from_exp(x, w_fc, b_fc, w_proj, b_proj):
+    h = x @ w_fc + b_fc
+    u = math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)
+    tanh = (np.exp(2 * u) - 1) / (np.exp(2 * u) + 1)  # inf / inf for large u
+    return 0.5 * h * (1 + tanh) @ w_proj + b_proj
+
+
+def mlp_no_output_bias(x, w_fc, b_fc, w_proj, b_proj):
+    return _gelu_tanh(x @ w_fc + b_fc) @ w_proj
+
+
+def mlp_gelu_after_projection(x, w_fc, b_fc, w_proj, b_proj):
+    return _gelu_tanh(_gelu_tanh(x @ w_fc + b_fc) @ w_proj + b_proj)
+
+
+def mlp_in_float32(x, w_fc, b_fc, w_proj, b_proj):
+    x, w_fc, w_proj = (a.astype(np.float32) for a in (x, w_fc, w_proj))
+    return _gelu_tanh(x @ w_fc + b_fc.astype(np.float32)) @ w_proj + b_proj.astype(np.float32)
+
+
+def mlp_right_einsum(x, w_fc, b_fc, w_proj, b_proj):
+    h = np.einsum("btc,cf->btf", x, w_fc) + b_fc
+    g = h * 0.5 * (1.0 + np.tanh(0.7978845608028654 * h * (1.0 + 0.044715 * h * h)))
+    return np.einsum("btf,fc->btc", g, w_proj) + b_proj
+
+
+def mlp_right_sigmoid_form(x, w_fc, b_fc, w_proj, b_proj):
+    # 0.5 (1 + tanh(u)) = sigmoid(2u), written so that exp never overflows
+    h = x @ w_fc + b_fc
+    u2 = 2 * math.sqrt(2 / math.pi) * (h + 0.044715 * h**3)
+    with np.errstate(over="ignore"):
+        phi = np.where(u2 >= 0, 1 / (1 + np.exp(-np.abs(u2))), 1 - 1 / (1 + np.exp(-np.abs(u2))))
+    return (h * phi) @ w_proj + b_proj
+
+
+# --- 2.1.5 prenorm_block(x, ln_1, attn, ln_2, mlp) ------------------------------------------------
+
+
+def block_post_ln(x, ln_1, attn, ln_2, mlp):
+    x = ln_1(x + attn(x))
+    return ln_2(x + mlp(x))
+
+
+def block_no_residual(x, ln_1, attn, ln_2, mlp):
+    h = attn(ln_1(x))
+    return mlp(ln_2(h))
+
+
+def block_residual_on_normalised(x, ln_1, attn, ln_2, mlp):
+    x = ln_1(x)
+    x = x + attn(x)
+    x = ln_2(x)
+    return x + mlp(x)
+
+
+def block_parallel(x, ln_1, attn, ln_2, mlp):
+    return x + attn(ln_1(x)) + mlp(ln_2(x))
+
+
+def block_ln_1_twice(x, ln_1, attn, ln_2, mlp):
+    x = x + attn(ln_1(x))
+    return x + mlp(ln_1(x))
+
+
+def block_no_norms(x, ln_1, attn, ln_2, mlp):
+    x = x + attn(x)
+    return x + mlp(x)
+
+
+def block_second_add_to_x(x, ln_1, attn, ln_2, mlp):
+    x1 = x + attn(ln_1(x))
+    return x + mlp(ln_2(x1))
+
+
+def block_mlp_first(x, ln_1, attn, ln_2, mlp):
+    x = x + mlp(ln_2(x))
+    return x + attn(ln_1(x))
+
+
+def block_attention_only(x, ln_1, attn, ln_2, mlp):
+    return x + attn(ln_1(x))
+
+
+def block_in_place(x, ln_1, attn, ln_2, mlp):
+    x += attn(ln_1(x))  # writes into the caller's array
+    x += mlp(ln_2(x))
+    return x
+
+
+def block_right_reduce(x, ln_1, attn, ln_2, mlp):
+    for norm, sub in ((ln_1, attn), (ln_2, mlp)):
+        x = x + sub(norm(x))
+    return x
+
+
+def block_right_copy(x, ln_1, attn, ln_2, mlp):
+    stream = x.copy()
+    stream += attn(ln_1(stream))
+    stream += mlp(ln_2(stream))
+    return stream
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1141,6 +1434,55 @@ WRONG = {
         (header_with_offsets, None),
         (header_names_only, None),
     ],
+    "2.1.1": [
+        (split_heads_no_transpose, "reshaped to (B, nh, T, hs) without the transpose"),
+        (split_heads_interleaved, "heads interleaved"),
+        (split_heads_time_last, "the last two axes swapped"),
+        (split_heads_n_head_as_size, None),
+        (split_heads_heads_last, None),
+        (split_heads_first_head_only, None),
+    ],
+    "2.1.2": [
+        (merge_heads_no_transpose, "reshaped to (B, T, C) without the transpose"),
+        (merge_heads_interleaved, "heads interleaved"),
+        (merge_heads_summed, None),
+        (merge_heads_first_head, None),
+        (merge_heads_wrong_axis, None),
+        (merge_heads_as_list, None),
+    ],
+    "2.1.3": [
+        (count_untied_head, "the output head counted as a matrix of its own"),
+        (count_no_positions, "the position embedding left out"),
+        (count_mlp_width_c, "an MLP of width C instead of 4C"),
+        (count_no_biases, "the linear layers' biases left out"),
+        (count_no_final_norm, "the final layer norm left out"),
+        (count_one_norm_per_block, "one layer norm per block instead of two"),
+        (count_float, None),
+        (count_attention_c_squared, None),
+    ],
+    "2.1.4": [
+        (mlp_exact_gelu, "the exact (erf) GELU"),
+        (mlp_relu, "ReLU instead of GELU"),
+        (mlp_no_cube, "the 0.044715 h^3 term left out"),
+        (mlp_sigmoid_gelu, "the sigmoid approximation"),
+        (mlp_bias_after_gelu, "b_fc added after the GELU"),
+        (mlp_tanh_from_exp, None),
+        (mlp_no_output_bias, None),
+        (mlp_gelu_after_projection, None),
+        (mlp_in_float32, None),
+    ],
+    "2.1.5": [
+        (block_post_ln, "post-LN"),
+        (block_no_residual, "no residual connections"),
+        (block_residual_on_normalised, "the normalised stream carried on"),
+        (block_parallel, "both sublayers read x"),
+        (block_ln_1_twice, "ln_1 used before the MLP too"),
+        (block_no_norms, "the layer norms left out"),
+        (block_second_add_to_x, "the MLP's output added to x instead of x1"),
+        (block_mlp_first, None),
+        (block_attention_only, None),
+        (block_in_place, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1166,4 +1508,9 @@ RIGHT = {
     "5.4": [generate_text_right_loop],
     "7.1": [conv1d_right_copy, conv1d_right_loops],
     "7.2": [header_right_struct],
+    "2.1.1": [split_heads_right_loop, split_heads_right_stack],
+    "2.1.2": [merge_heads_right_concatenate, merge_heads_right_einsum],
+    "2.1.3": [count_right_by_pieces, count_right_numpy_int],
+    "2.1.4": [mlp_right_einsum, mlp_right_sigmoid_form],
+    "2.1.5": [block_right_reduce, block_right_copy],
 }

@@ -1,10 +1,16 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools
+from tinytransformer.exercises import attention, generation, loss, tools, transformer
 
 EXERCISES = {
     ex.id: ex
-    for ex in [*attention.EXERCISES, *loss.EXERCISES, *generation.EXERCISES, *tools.EXERCISES]
+    for ex in [
+        *transformer.EXERCISES,
+        *attention.EXERCISES,
+        *loss.EXERCISES,
+        *generation.EXERCISES,
+        *tools.EXERCISES,
+    ]
 }
 
 

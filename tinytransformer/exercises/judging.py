@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinytransformer.exercises.spec import Case
-from tinytransformer.exercises.wire import CODEC, CharVocab, FileBytes, GPTWeights
+from tinytransformer.exercises.wire import CODEC, CharVocab, FileBytes, GPTWeights, SublayerWeights
 from tinytransformer.gradcheck import rel_error
 
 STATUSES = ("passed", "failed", "not done", "error", "not run")
@@ -447,7 +447,7 @@ def describe_inputs(inputs):
     for name, value in inputs.items():
         if isinstance(value, np.ndarray):
             parts.append(f"{name} {value.shape}")
-        elif isinstance(value, GPTWeights | CharVocab | FileBytes):
+        elif isinstance(value, GPTWeights | CharVocab | FileBytes | SublayerWeights):
             parts.append(f"{name} {value.describe()}")
         elif isinstance(value, list | tuple | dict):
             parts.append(f"{name}: a {type(value).__name__} of {len(value)}")

@@ -12,6 +12,9 @@ the specs below: plain data that each side rebuilds into the object an exercise 
     GPTWeights(config, weights)   a GPT (config fields and weights), built float64, eval mode
     CharVocab(chars)              a CharTokenizer
     FileBytes(name, data)         a file, written into the folder given to build(): its path
+    SublayerWeights(kind, weights, n_head)
+                                  a block's layer norm, attention or MLP as weights: the
+                                  function (B, T, C) -> (B, T, C) of evaluation.anatomy.sublayer
 
 The bytes are: 8 bytes (little-endian length n), n bytes of JSON, then the arrays' bytes. In the
 JSON every list, tuple, dict, array and spec is a tagged object ({"tuple": [...]}, {"array":
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinytransformer.evaluation.anatomy import sublayer
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.text.tokenizers import CharTokenizer
@@ -82,7 +86,34 @@ class FileBytes:
         return f"the path of {self.name} ({len(self.data)} bytes)"
 
 
-SPECS = {"gpt": GPTWeights, "chars": CharVocab, "file": FileBytes}
+@dataclass(frozen=True, eq=False)
+class SublayerWeights:
+    """One sublayer of a block as plain data: its kind ("layer norm", "attention" or "mlp"),
+    its weights (local names without the prefix: "weight", "c_attn.weight", ... -> arrays) and,
+    for attention, n_head (else None). Built into the function evaluation.anatomy.sublayer
+    makes, so that an exercise can take a layer norm or an MLP as an argument (2.1.5)."""
+
+    kind: str
+    weights: dict
+    n_head: object = None
+
+    def __eq__(self, other):
+        return (
+            type(other) is SublayerWeights
+            and (self.kind, self.n_head) == (other.kind, other.n_head)
+            and list(self.weights) == list(other.weights)
+            and all(np.array_equal(w, other.weights[n]) for n, w in self.weights.items())
+        )
+
+    __hash__ = None
+
+    def describe(self):
+        C = self.weights[sorted(self.weights)[-1]].shape[-1] if self.weights else "?"
+        heads = f", {self.n_head} heads" if self.n_head is not None else ""
+        return f"({self.kind}, width {C}{heads})"
+
+
+SPECS = {"gpt": GPTWeights, "chars": CharVocab, "file": FileBytes, "sublayer": SublayerWeights}
 
 
 @dataclass(frozen=True)
@@ -123,9 +154,14 @@ def codec():
         builtins.ValueError,
     )
     specs = dict(SPECS)
-    fields = {"gpt": ("config", "weights"), "chars": ("chars",), "file": ("name", "data")}
+    fields = {
+        "gpt": ("config", "weights"),
+        "chars": ("chars",),
+        "file": ("name", "data"),
+        "sublayer": ("kind", "weights", "n_head"),
+    }
     kind_of = {cls: kind for kind, cls in specs.items()}
-    GPT_, GPTConfig_, CharTokenizer_ = GPT, GPTConfig, CharTokenizer
+    GPT_, GPTConfig_, CharTokenizer_, sublayer_ = GPT, GPTConfig, CharTokenizer, sublayer
     ndarray, generic, frombuffer, asarray = np.ndarray, np.generic, np.frombuffer, np.asarray
     dtype_of, float64, uint8 = np.dtype, np.float64, np.uint8
     encode_json = _json.make_encoder(
@@ -308,6 +344,8 @@ def codec():
             return model.eval()
         if t is CharVocab:
             return CharTokenizer_(value.chars)
+        if t is SublayerWeights:
+            return sublayer_(value.kind, dict(value.weights), n_head=value.n_head)
         if t is FileBytes:
             path = Path_(folder) / Path_(value.name).name
             path.write_bytes(value.data)
@@ -319,6 +357,7 @@ def codec():
         return value
 
     GPTWeights, CharVocab, FileBytes = specs["gpt"], specs["chars"], specs["file"]
+    SublayerWeights = specs["sublayer"]
     return Codec(encode, decode, build)
 
 
