@@ -9,7 +9,14 @@ from tinytransformer.models import transformer as transformer_module
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 from tinytransformer.models.kv_cache import KVCache, make_kv_cache
-from tinytransformer.ops.attention import self_attention_backward, self_attention_forward
+from tinytransformer.ops.attention import (
+    attention_forward,
+    merge_heads,
+    self_attention_backward,
+    self_attention_forward,
+    split_heads,
+)
+from tinytransformer.ops.linear import linear_forward
 
 
 def test_append_writes_in_place_and_returns_views_of_every_position_so_far():
@@ -38,14 +45,18 @@ def test_a_full_cache_refuses_more_positions_and_clear_empties_it():
 
 
 def test_self_attention_with_a_kv_cache_equals_the_concatenated_past():
-    """The preallocated form and the concatenating past_kv give the same bits, and neither is
-    allowed a backward pass."""
+    """The preallocated cache gives the same bits as attending to the earlier positions' keys
+    and values joined to the new ones by concatenation, and is allowed no backward pass."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 8))
     w_attn, w_proj = rng.standard_normal((8, 24)), rng.standard_normal((8, 8))
     _, full = self_attention_forward(x[:, :5], w_attn, None, w_proj, None, 2)
-    past = (full["core"]["k"], full["core"]["v"])
-    with_past, _ = self_attention_forward(x[:, 5:], w_attn, None, w_proj, None, 2, past_kv=past)
+    qkv, _ = linear_forward(x[:, 5:], w_attn)  # (B, 1, 3C): the new position's q, k and v
+    q, k, v = (split_heads(a, 2) for a in np.split(qkv, 3, axis=-1))
+    k = np.concatenate([full["core"]["k"], k], axis=2)  # (B, nh, 6, hs): the past, then the new
+    v = np.concatenate([full["core"]["v"], v], axis=2)
+    y, _ = attention_forward(q, k, v, causal=True)  # (B, nh, 1, hs)
+    with_past, _ = linear_forward(merge_heads(y), w_proj)  # (B, 1, C)
     cache = KVCache(2, 2, 6, 4, np.float64)
     self_attention_forward(x[:, :5], w_attn, None, w_proj, None, 2, kv_cache=cache)
     with_cache, c = self_attention_forward(x[:, 5:], w_attn, None, w_proj, None, 2, kv_cache=cache)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from tinytransformer.models.block import block_forward, block_param_shapes
+from tinytransformer.models.kv_cache import KVCache
 from tinytransformer.op_cases import CASES, block_params
 from tinytransformer.ops.attention import (
     attention_forward,
     blocked_positions,
-    cached_keys_values,
     self_attention_backward,
     self_attention_forward,
 )
@@ -324,12 +324,14 @@ def test_a_kv_cache_forward_refuses_backward():
     rng = np.random.default_rng(10)
     x, w_attn, _, w_proj, _ = _self_attention_inputs(rng)
     out, cache = self_attention_forward(x, w_attn, None, w_proj, None, 2)
-    past = cached_keys_values(cache)  # (B, nh, 5, hs) each
-    new, cache2 = self_attention_forward(x[:, :1], w_attn, None, w_proj, None, 2, past_kv=past)
+    kv = KVCache(2, 2, 6, 3, x.dtype)  # (B, nh, 6 positions, hs)
+    self_attention_forward(x, w_attn, None, w_proj, None, 2, kv_cache=kv)  # the 5 earlier ones
+    new, cache2 = self_attention_forward(x[:, :1], w_attn, None, w_proj, None, 2, kv_cache=kv)
     assert new.shape == (2, 1, 6)
     self_attention_backward(np.ones_like(out), cache)  # the plain forward: fine
     with pytest.raises(
-        ValueError, match="^past_kv: a forward pass with a KV cache is for inference, not backward$"
+        ValueError,
+        match="^kv_cache: a forward pass with a KV cache is for inference, not backward$",
     ):
         self_attention_backward(np.ones_like(new), cache2)
 

@@ -12,11 +12,7 @@ Biases may be absent (a bias-free config); their gradients are then absent too.
 """
 
 from tinytransformer.checks import check_float
-from tinytransformer.ops.attention import (
-    cached_keys_values,
-    self_attention_backward,
-    self_attention_forward,
-)
+from tinytransformer.ops.attention import self_attention_backward, self_attention_forward
 from tinytransformer.ops.dropout import dropout_backward, dropout_forward
 from tinytransformer.ops.gelu import gelu_backward, gelu_forward
 from tinytransformer.ops.layernorm import layernorm_backward, layernorm_forward
@@ -70,13 +66,11 @@ def block_forward(
     rng=None,
     training=False,
     gelu="tanh",
-    past_kv=None,
     kv_cache=None,
     check=True,
 ):
     """x (B, T, C) -> out (B, T, C). block_attention(cache) (B, nh, T, Tk) gives the attention
-    probabilities, block_keys_values(cache) the keys and values for a KV cache (see
-    self_attention_forward for past_kv and kv_cache: generation's earlier positions).
+    probabilities (see self_attention_forward for kv_cache: generation's earlier positions).
     attention_mask (B, T): 1 real token, 0 padding.
 
     dropout is applied, in training, to the attention probabilities and to the output of each
@@ -102,7 +96,6 @@ def block_forward(
         dropout_p=dropout,
         rng=rng,
         training=training,
-        past_kv=past_kv,
         kv_cache=kv_cache,
         check=check,
     )  # (B, T, C)
@@ -160,11 +153,6 @@ def block_backward(dout, cache):
 def block_attention(cache):
     """The attention probabilities (B, nh, T, Tk) of a block's forward pass, for attention maps."""
     return cache["attn"]["core"]["att"]
-
-
-def block_keys_values(cache):
-    """The keys and values (B, nh, Tk, hs) of a block's forward pass: its part of the KV cache."""
-    return cached_keys_values(cache["attn"])
 
 
 def _check_block(x, params):

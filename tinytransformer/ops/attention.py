@@ -148,19 +148,16 @@ def self_attention_forward(
     dropout_p=0.0,
     rng=None,
     training=False,
-    past_kv=None,
     kv_cache=None,
     check=True,
 ):
     """x (B, T, C), w_attn (C, 3C), w_proj (C, C), biases or None -> y (B, T, C).
 
-    cached_keys_values(cache) gives the keys and values (B, nh, Tk, hs) of every position seen
-    so far, and cache["core"]["att"] (B, nh, T, Tk) the attention probabilities.
-    Generating with a KV cache (inference only: the new T positions attend to the Tpast earlier
-    ones and to themselves, Tk = Tpast + T), in one of two forms:
-    past_kv:  the (k, v) of the earlier positions, joined to the new ones by concatenation;
-    kv_cache: a models.kv_cache.KVCache, preallocated, that this call appends the new positions'
-              keys and values to (in place: the one input an op changes) and reads them all from.
+    cache["core"]["att"] (B, nh, T, Tk) holds the attention probabilities.
+    kv_cache, for generating (inference only): a models.kv_cache.KVCache, preallocated, that this
+    call appends the new positions' keys and values to (in place: the one input an op changes)
+    and reads them all from, so the new T positions attend to the Tpast earlier ones and to
+    themselves (Tk = Tpast + T).
 
     Checks (check=True): x float (B, T, C), n_head divides C, the weights' shapes, and the
     checks of the linear and attention ops; the model's own calls pass check=False.
@@ -170,10 +167,7 @@ def self_attention_forward(
     qkv, c_attn = linear_forward(x, w_attn, b_attn, check=check)  # (B, T, 3C)
     q, k, v = np.split(qkv, 3, axis=-1)  # 3 x (B, T, C), in GPT-2's order q, k, v
     q, k, v = (split_heads(a, n_head) for a in (q, k, v))  # 3 x (B, nh, T, hs)
-    if past_kv is not None:  # the keys and values of earlier positions are reused, not recomputed
-        k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, Tpast + T, hs)
-        v = np.concatenate([past_kv[1], v], axis=2)  # (B, nh, Tpast + T, hs)
-    if kv_cache is not None:  # the same, written into the cache instead of a new array
+    if kv_cache is not None:  # the earlier positions' keys and values are reused, not recomputed
         k, v = kv_cache.append(k, v)  # (B, nh, Tpast + T, hs) each, views of the cache
     y, c_core = attention_forward(
         q,
@@ -189,24 +183,15 @@ def self_attention_forward(
     y = merge_heads(y)  # (B, T, C): heads side by side
     out, c_proj = linear_forward(y, w_proj, b_proj, check=False)  # (B, T, C)
     cache = {"c_attn": c_attn, "core": c_core, "c_proj": c_proj, "n_head": n_head}
-    # the argument that made this an inference pass, if one did
-    inference = "past_kv" if past_kv is not None else "kv_cache" if kv_cache is not None else None
-    cache["inference_only"] = inference
+    cache["inference_only"] = kv_cache is not None
     return out, cache
-
-
-def cached_keys_values(cache):
-    """The keys and values (B, nh, Tk, hs) of every position a self-attention forward saw: the
-    KV cache that the next generation step passes back as past_kv."""
-    return cache["core"]["k"], cache["core"]["v"]
 
 
 def self_attention_backward(dout, cache):
     """dout (B, T, C) -> (dx, dw_attn, db_attn, dw_proj, db_proj); biases None if absent.
     Checks: that the forward was not an inference pass with a KV cache."""
     if cache["inference_only"]:
-        name = cache["inference_only"]
-        raise ValueError(f"{name}: a forward pass with a KV cache is for inference, not backward")
+        raise ValueError("kv_cache: a forward pass with a KV cache is for inference, not backward")
     # out = y @ w_proj + b_proj
     dy, dw_proj, db_proj = linear_backward(dout, cache["c_proj"])  # (B, T, C)
     # y = merge_heads(attention(q, k, v))
