@@ -1294,6 +1294,261 @@ def block_right_copy(x, ln_1, attn, ln_2, mlp):
     return stream
 
 
+# --- 3.1.1 pair_counts(ids) -----------------------------------------------------------------------
+
+
+def pairs_stride_two(ids):
+    counts = {}
+    for i in range(0, len(ids) - 1, 2):
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def pairs_as_a_set(ids):
+    return {pair: 1 for pair in set(zip(ids, ids[1:]))}
+
+
+def pairs_wrapped(ids):
+    counts = {}
+    for i in range(len(ids)):
+        pair = (ids[i], ids[(i + 1) % len(ids)])
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def pairs_unordered(ids):
+    counts = {}
+    for a, b in zip(ids, ids[1:]):
+        key = (min(a, b), max(a, b))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def pairs_counter(ids):
+    from collections import Counter
+
+    return Counter(zip(ids, ids[1:]))  # a Counter, not the dict asked for
+
+
+def pairs_lists_as_keys(ids):
+    counts = {}
+    for i in range(len(ids) - 1):
+        key = str([ids[i], ids[i + 1]])  # a list cannot be a key, so its text is
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def pairs_one_short(ids):
+    counts = {}
+    for i in range(len(ids) - 2):  # off by one: the last pair is missed
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def pairs_right_counter(ids):
+    from collections import Counter
+
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def pairs_right_index_loop(ids):
+    counts = {}
+    for i in range(1, len(ids)):
+        if (ids[i - 1], ids[i]) in counts:
+            counts[(ids[i - 1], ids[i])] += 1
+        else:
+            counts[(ids[i - 1], ids[i])] = 1
+    return counts
+
+
+# --- 3.1.2 merge_pair(ids, pair, new_id) ----------------------------------------------------------
+
+
+def merge_step_one(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+        else:
+            out.append(ids[i])
+        i += 1
+    return out
+
+
+def merge_from_the_right(ids, pair, new_id):
+    out, i = [], len(ids) - 1
+    while i >= 0:
+        if i > 0 and ids[i - 1] == pair[0] and ids[i] == pair[1]:
+            out.insert(0, new_id)
+            i -= 2
+        else:
+            out.insert(0, ids[i])
+            i -= 1
+    return out
+
+
+def merge_first_only(ids, pair, new_id):
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == tuple(pair):
+            return ids[:i] + [new_id] + ids[i + 2 :]
+    return list(ids)
+
+
+def merge_either_order(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) in (tuple(pair), tuple(pair)[::-1]):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_drops_last(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids) - 1:
+        if ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_as_tuple(ids, pair, new_id):
+    out, i = (), 0
+    while i < len(ids):
+        if ids[i : i + 2] == list(pair):
+            out, i = out + (new_id,), i + 2
+        else:
+            out, i = out + (ids[i],), i + 1
+    return out
+
+
+def merge_as_array(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return np.array(out, dtype=np.int64)
+
+
+def merge_right_for_loop(ids, pair, new_id):
+    out, skip = [], False
+    for i, x in enumerate(ids):
+        if skip:
+            skip = False
+            continue
+        if i + 1 < len(ids) and (x, ids[i + 1]) == tuple(pair):
+            out.append(new_id)
+            skip = True
+        else:
+            out.append(x)
+    return out
+
+
+def merge_right_recursive(ids, pair, new_id):
+    if len(ids) < 2:
+        return list(ids)
+    if ids[0] == pair[0] and ids[1] == pair[1]:
+        return [new_id] + merge_right_recursive(ids[2:], pair, new_id)
+    return [ids[0]] + merge_right_recursive(ids[1:], pair, new_id)
+
+
+# --- 3.1.3 get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr) ------------------------
+
+
+def _cosine(it, warmup_iters, lr_decay_iters):
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return 0.5 * (1.0 + math.cos(math.pi * ratio))
+
+
+def lr_warmup_from_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * it / warmup_iters
+    if it >= lr_decay_iters:
+        return min_lr
+    return min_lr + _cosine(it, warmup_iters, lr_decay_iters) * (learning_rate - min_lr)
+
+
+def lr_warmup_peaks_early(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / warmup_iters
+    if it >= lr_decay_iters:
+        return min_lr
+    return min_lr + _cosine(it, warmup_iters, lr_decay_iters) * (learning_rate - min_lr)
+
+
+def lr_decay_to_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return 0.0
+    return _cosine(it, warmup_iters, lr_decay_iters) * learning_rate
+
+
+def lr_linear(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + (1 - ratio) * (learning_rate - min_lr)
+
+
+def lr_ratio_from_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    coeff = 0.5 * (1.0 + math.cos(math.pi * it / lr_decay_iters))
+    return min_lr + coeff * (learning_rate - min_lr)
+
+
+def lr_divides_first(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)  # 0 / 0 when they are equal
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+
+def lr_cosine_of_a_quarter(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + math.cos(math.pi / 2 * ratio) * (learning_rate - min_lr)
+
+
+def lr_right_sin_squared(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    # 0.5 (1 + cos(pi r)) = cos^2(pi r / 2)
+    return min_lr + math.cos(math.pi * ratio / 2) ** 2 * (learning_rate - min_lr)
+
+
+def lr_right_numpy(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    r = np.clip((it - warmup_iters) / (lr_decay_iters - warmup_iters), 0.0, 1.0)
+    return float(min_lr + (learning_rate - min_lr) * (1 + np.cos(np.pi * r)) / 2)
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1483,6 +1738,33 @@ WRONG = {
         (block_attention_only, None),
         (block_in_place, None),
     ],
+    "3.1.1": [
+        (pairs_stride_two, "pairs taken two at a time"),
+        (pairs_as_a_set, "each distinct pair counted once"),
+        (pairs_wrapped, "the last id paired with the first"),
+        (pairs_unordered, "(a, b) and (b, a) counted as one pair"),
+        (pairs_counter, None),
+        (pairs_lists_as_keys, None),
+        (pairs_one_short, None),
+    ],
+    "3.1.2": [
+        (merge_step_one, "one step on after a merge"),
+        (merge_from_the_right, "scanned from the right"),
+        (merge_first_only, "only the first occurrence merged"),
+        (merge_either_order, "the pair matched in either order"),
+        (merge_drops_last, "the last id dropped"),
+        (merge_as_tuple, None),
+        (merge_as_array, None),
+    ],
+    "3.1.3": [
+        (lr_warmup_from_zero, "the first step's rate is 0"),
+        (lr_warmup_peaks_early, "the peak comes a step early"),
+        (lr_decay_to_zero, "a cosine decay to 0"),
+        (lr_linear, "a linear decay"),
+        (lr_ratio_from_zero, "counted from step 0"),
+        (lr_divides_first, None),
+        (lr_cosine_of_a_quarter, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1513,4 +1795,7 @@ RIGHT = {
     "2.1.3": [count_right_by_pieces, count_right_numpy_int],
     "2.1.4": [mlp_right_einsum, mlp_right_sigmoid_form],
     "2.1.5": [block_right_reduce, block_right_copy],
+    "3.1.1": [pairs_right_counter, pairs_right_index_loop],
+    "3.1.2": [merge_right_for_loop, merge_right_recursive],
+    "3.1.3": [lr_right_sin_squared, lr_right_numpy],
 }
