@@ -8,6 +8,7 @@ check(), on several seeds.
 import json
 import math
 import struct
+from collections import Counter
 
 import numpy as np
 
@@ -1549,6 +1550,206 @@ def lr_right_numpy(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
     return float(min_lr + (learning_rate - min_lr) * (1 + np.cos(np.pi * r)) / 2)
 
 
+# --- 9.1 clipped_precision(candidate, references, n) ---------------------------------------------
+
+
+def _student_grams(tokens, n):
+    grams = {}
+    for i in range(len(tokens) - n + 1):
+        g = tuple(tokens[i : i + n])
+        grams[g] = grams.get(g, 0) + 1
+    return grams
+
+
+def clipped_no_clip(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    ref_grams = set()
+    for ref in references:
+        ref_grams |= set(_student_grams(ref, n))
+    return sum(c for g, c in grams.items() if g in ref_grams), sum(grams.values())
+
+
+def clipped_sum_of_references(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = {}
+    for ref in references:
+        for g, c in _student_grams(ref, n).items():
+            limit[g] = limit.get(g, 0) + c
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), sum(grams.values())
+
+
+def clipped_first_reference(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = _student_grams(references[0], n) if references else {}
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), sum(grams.values())
+
+
+def clipped_distinct(candidate, references, n):
+    grams = set(_student_grams(candidate, n))
+    refs = set()
+    for ref in references:
+        refs |= set(_student_grams(ref, n))
+    return len(grams & refs), len(grams)
+
+
+def clipped_total_as_length(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = {}
+    for ref in references:
+        for g, c in _student_grams(ref, n).items():
+            limit[g] = max(limit.get(g, 0), c)
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), len(candidate)
+
+
+def clipped_precision_ratio(candidate, references, n):
+    matches, total = clipped_right_loops(candidate, references, n)
+    return matches / total if total else 0.0
+
+
+def clipped_right_loops(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    matches = 0
+    for g, c in grams.items():
+        best = 0
+        for ref in references:
+            best = max(best, _student_grams(ref, n).get(g, 0))
+        matches += min(c, best)
+    return matches, sum(grams.values())
+
+
+def clipped_right_counter(candidate, references, n):
+    cand = Counter(zip(*(candidate[i:] for i in range(n)), strict=False))
+    best = Counter()
+    for ref in references:
+        best |= Counter(zip(*(ref[i:] for i in range(n)), strict=False))
+    return sum((cand & best).values()), sum(cand.values())
+
+
+# --- 9.2 brevity_penalty(c, r) --------------------------------------------------------------------
+
+
+def bp_inverted(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else math.exp(1 - c / r)
+
+
+def bp_always(c, r):
+    if c == 0:
+        return 0.0
+    return math.exp(1 - r / c)
+
+
+def bp_sacrebleu_empty(c, r):
+    if c >= r:
+        return 1.0
+    return math.exp(1 - r / c) if c > 0 else 0.0
+
+
+def bp_no_one(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else math.exp(-r / c)
+
+
+def bp_linear(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else c / r
+
+
+def bp_divides_by_zero(c, r):
+    return 1.0 if c > r else math.exp(1 - r / c)
+
+
+def bp_right_min(c, r):
+    return math.exp(min(0.0, 1 - r / c)) if c else 0.0
+
+
+def bp_right_numpy(c, r):
+    if c <= 0:
+        return 0.0
+    return float(np.exp(1.0 - r / c)) if c <= r else 1.0
+
+
+# --- 9.3 inverted_dropout(x, p, u) ----------------------------------------------------------------
+
+
+def dropout_not_rescaled(x, p, u):
+    return np.where(u >= p, x, 0.0)
+
+
+def dropout_times_keep(x, p, u):
+    return x * (u >= p) * (1 - p)
+
+
+def dropout_kept_below(x, p, u):
+    return x * (u < p) / (1 - p)
+
+
+def dropout_strict(x, p, u):
+    return np.where(u > p, x / (1 - p), 0.0)
+
+
+def dropout_by_p(x, p, u):
+    return x * (u >= p) / max(p, 1e-12)
+
+
+def dropout_in_place(x, p, u):
+    x[u < p] = 0.0
+    x /= 1 - p
+    return x
+
+
+def dropout_right_where(x, p, u):
+    return np.where(u >= p, x / (1.0 - p), 0.0)
+
+
+def dropout_right_mask(x, p, u):
+    mask = (u >= p).astype(x.dtype)
+    return mask * x * (1.0 / (1.0 - p))
+
+
+# --- 9.4 corpus_perplexity(batch_mean_nll, batch_token_counts) -----------------------------------
+
+
+def ppl_unweighted(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.mean(batch_mean_nll)))
+
+
+def ppl_mean_of_perplexities(batch_mean_nll, batch_token_counts):
+    return float(np.mean([math.exp(v) for v in batch_mean_nll]))
+
+
+def ppl_weighted_perplexities(batch_mean_nll, batch_token_counts):
+    total = sum(int(n) * math.exp(v) for v, n in zip(batch_mean_nll, batch_token_counts))
+    return total / sum(int(n) for n in batch_token_counts)
+
+
+def ppl_by_batches(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.sum(batch_mean_nll * batch_token_counts) / len(batch_mean_nll)))
+
+
+def ppl_nll_only(batch_mean_nll, batch_token_counts):
+    return float(np.dot(batch_mean_nll, batch_token_counts) / np.sum(batch_token_counts))
+
+
+def ppl_base_two(batch_mean_nll, batch_token_counts):
+    return float(2 ** (np.dot(batch_mean_nll, batch_token_counts) / np.sum(batch_token_counts)))
+
+
+def ppl_right_loop(batch_mean_nll, batch_token_counts):
+    total, tokens = 0.0, 0
+    for nll, n in zip(batch_mean_nll, batch_token_counts):
+        total += float(nll) * int(n)
+        tokens += int(n)
+    return math.exp(total / tokens)
+
+
+def ppl_right_average(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.average(batch_mean_nll, weights=batch_token_counts)))
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1765,6 +1966,38 @@ WRONG = {
         (lr_divides_first, None),
         (lr_cosine_of_a_quarter, None),
     ],
+    "9.1": [
+        (clipped_no_clip, "not clipped"),
+        (clipped_sum_of_references, "clipped by the counts summed over the references"),
+        (clipped_first_reference, "only the first reference used"),
+        (clipped_distinct, "distinct n-grams counted"),
+        (clipped_total_as_length, None),
+        (clipped_precision_ratio, None),
+    ],
+    "9.2": [
+        (bp_inverted, "the ratio inverted"),
+        (bp_always, "long candidates penalised too"),
+        (bp_sacrebleu_empty, "1.0 for c = r = 0"),
+        (bp_no_one, "the 1 left out"),
+        (bp_linear, None),
+        (bp_divides_by_zero, None),
+    ],
+    "9.3": [
+        (dropout_not_rescaled, "not rescaled"),
+        (dropout_times_keep, "multiplied by 1 - p instead of divided by it"),
+        (dropout_kept_below, "kept where u < p"),
+        (dropout_strict, "a draw equal to p dropped"),
+        (dropout_by_p, None),
+        (dropout_in_place, None),
+    ],
+    "9.4": [
+        (ppl_unweighted, "averaged without their token counts"),
+        (ppl_mean_of_perplexities, "the mean of the batches' perplexities"),
+        (ppl_weighted_perplexities, "the token-weighted mean of the batches' perplexities"),
+        (ppl_by_batches, "divided by the number of batches"),
+        (ppl_nll_only, None),
+        (ppl_base_two, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1798,4 +2031,8 @@ RIGHT = {
     "3.1.1": [pairs_right_counter, pairs_right_index_loop],
     "3.1.2": [merge_right_for_loop, merge_right_recursive],
     "3.1.3": [lr_right_sin_squared, lr_right_numpy],
+    "9.1": [clipped_right_loops, clipped_right_counter],
+    "9.2": [bp_right_min, bp_right_numpy],
+    "9.3": [dropout_right_where, dropout_right_mask],
+    "9.4": [ppl_right_loop, ppl_right_average],
 }

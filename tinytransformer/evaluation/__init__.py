@@ -1,8 +1,8 @@
 """How good a model is, as functions of its outputs (none writes a file or prints):
 
-perplexity.py       exp(mean NLL) of a held-out split
+perplexity.py       exp(mean NLL) of a held-out split, weighted by tokens over batches
 latency.py          time to first token, tokens per second, p50/p95
-bleu.py             corpus and sentence BLEU, equal to sacrebleu
+bleu.py             corpus and sentence BLEU, equal to sacrebleu, and its two parts
 rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score
 classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them

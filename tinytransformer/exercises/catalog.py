@@ -1,6 +1,14 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, pretraining, tools, transformer
+from tinytransformer.exercises import (
+    attention,
+    evaluating,
+    generation,
+    loss,
+    pretraining,
+    tools,
+    transformer,
+)
 
 EXERCISES = {
     ex.id: ex
@@ -11,6 +19,7 @@ EXERCISES = {
         *loss.EXERCISES,
         *generation.EXERCISES,
         *tools.EXERCISES,
+        *evaluating.EXERCISES,
     ]
 }
 
