@@ -1,6 +1,6 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools, transformer
+from tinytransformer.exercises import applications, attention, generation, loss, tools, transformer
 
 EXERCISES = {
     ex.id: ex
@@ -9,6 +9,7 @@ EXERCISES = {
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,
+        *applications.EXERCISES,
         *tools.EXERCISES,
     ]
 }

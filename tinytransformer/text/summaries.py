@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from tinytransformer.text.docstrings import file_docstrings
 from tinytransformer.text.python_source import read_source, source_files, split_files
 
-MAX_BODY = 300  # characters of a body kept: the prompt must fit a small model's window
+MAX_BODY = 128  # characters of a body kept: prompt and summary must fit a 192-character window
 MIN_BODY = 40
 SUMMARY_WORDS = (3, 20)
 SEPARATOR = "\nSummary:"  # between the body and the summary in a prompt
