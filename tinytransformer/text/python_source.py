@@ -1,10 +1,10 @@
 """Python source for a code model: the standard library's top-level modules, read as text.
 
 Every CPython ships the source of its standard library. The top-level modules (the .py files
-directly in the stdlib directory: os.py, json is a package and is not one of them) are 168 files,
-4.7 MB, with Python 3.11.7; another Python version ships other files, so every number made from
-them names its version. Nothing is copied into this repository, imported or executed: the files
-are read as text (UTF-8), and `ast` finds the functions in them.
+directly in the stdlib directory, such as os.py; packages such as json/ are left out) are 168
+files, 4.7 MB, with Python 3.11.7; another Python version ships other files, so every number
+made from them names its version. Nothing is copied into this repository, imported or executed:
+the files are read as text (UTF-8), and `ast` finds the functions in them.
 
     files = source_files()                     # sorted paths
     train, test = split_files(files)           # by file, about 1 in 10 held out
