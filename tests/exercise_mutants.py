@@ -925,6 +925,234 @@ def generate_text_right_loop(model, tokenizer, prompt, n):
     return tokenizer.decode(ids)
 
 
+# --- 6.1 rouge_n(candidate, reference, n) ---------------------------------------------------------
+
+
+def _ngram_list(tokens, n):
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def rouge_n_unclipped(candidate, reference, n):
+    cand = _ngram_list(candidate, n)
+    ref = _ngram_list(reference, n)
+    hits = len([g for g in cand if g in ref])
+    p = hits / len(cand) if cand else 0.0
+    r = hits / len(ref) if ref else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def rouge_n_swapped(candidate, reference, n):
+    c = Counter(_ngram_list(candidate, n))
+    r = Counter(_ngram_list(reference, n))
+    overlap = sum((c & r).values())
+    precision = overlap / max(sum(r.values()), 1)
+    recall = overlap / max(sum(c.values()), 1)
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f
+
+
+def rouge_n_sets(candidate, reference, n):
+    c, r = set(_ngram_list(candidate, n)), set(_ngram_list(reference, n))
+    both = len(c & r)
+    p = both / len(c) if c else 0.0
+    rec = both / len(r) if r else 0.0
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_arithmetic_f(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum(min(k, r[g]) for g, k in c.items())
+    p = overlap / sum(c.values()) if c else 0.0
+    rec = overlap / sum(r.values()) if r else 0.0
+    return p, rec, (p + rec) / 2
+
+
+def rouge_n_unigrams_always(candidate, reference, n):
+    c, r = Counter(candidate), Counter(reference)  # forgot n
+    overlap = sum((c & r).values())
+    p = overlap / len(candidate) if candidate else 0.0
+    rec = overlap / len(reference) if reference else 0.0
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_off_by_one(candidate, reference, n):
+    c = Counter(tuple(candidate[i : i + n]) for i in range(len(candidate) - n))
+    r = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n))
+    overlap = sum((c & r).values())
+    p = overlap / max(sum(c.values()), 1)
+    rec = overlap / max(sum(r.values()), 1)
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_nan_when_empty(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum((c & r).values())
+    with np.errstate(all="ignore"):
+        p = np.float64(overlap) / np.float64(sum(c.values()))
+        rec = np.float64(overlap) / np.float64(sum(r.values()))
+        return p, rec, 2 * p * rec / (p + rec)
+
+
+def rouge_n_right_loops(candidate, reference, n):
+    cand, ref = _ngram_list(candidate, n), _ngram_list(reference, n)
+    left = list(ref)
+    overlap = 0
+    for g in cand:  # match each candidate n-gram to an unused reference one
+        if g in left:
+            left.remove(g)
+            overlap += 1
+    p = overlap / len(cand) if cand else 0.0
+    r = overlap / len(ref) if ref else 0.0
+    return p, r, (0.0 if p + r == 0 else 2 / (1 / p + 1 / r))
+
+
+def rouge_n_right_counter(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum(min(count, r[g]) for g, count in c.items())
+    nc, nr = sum(c.values()), sum(r.values())
+    p = overlap / nc if nc else 0.0
+    rec = overlap / nr if nr else 0.0
+    f = 2 * overlap / (nc + nr) if nc + nr else 0.0  # the same as 2PR/(P+R)
+    return p, rec, f
+
+
+# --- 6.2 distinct_n(texts, n) ---------------------------------------------------------------------
+
+
+def distinct_joined(texts, n):
+    tokens = [t for text in texts for t in text]
+    grams = _ngram_list(tokens, n)
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def distinct_mean_per_text(texts, n):
+    scores = []
+    for text in texts:
+        grams = _ngram_list(text, n)
+        if grams:
+            scores.append(len(set(grams)) / len(grams))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def distinct_summed(texts, n):
+    distinct = total = 0
+    for text in texts:
+        grams = _ngram_list(text, n)
+        distinct += len(set(grams))
+        total += len(grams)
+    return distinct / total if total else 0.0
+
+
+def distinct_over_tokens(texts, n):
+    grams = [g for text in texts for g in _ngram_list(text, n)]
+    tokens = sum(len(t) for t in texts)
+    return len(set(grams)) / tokens if tokens else 0.0
+
+
+def distinct_count_only(texts, n):
+    return float(len({g for text in texts for g in _ngram_list(text, n)}))
+
+
+def distinct_mean_with_empty(texts, n):
+    scores = []
+    for text in texts:
+        grams = _ngram_list(text, n)
+        scores.append(len(set(grams)) / len(grams) if grams else 0.0)
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def distinct_right_dict(texts, n):
+    seen = {}
+    for text in texts:
+        for i in range(len(text) - n + 1):
+            gram = tuple(text[i : i + n])
+            seen[gram] = seen.get(gram, 0) + 1
+    total = sum(seen.values())
+    return len(seen) / total if total > 0 else 0.0
+
+
+def distinct_right_counter(texts, n):
+    pool = Counter()
+    for text in texts:
+        pool.update(zip(*(text[k:] for k in range(n))))
+    return len(pool) / sum(pool.values()) if pool else 0.0
+
+
+# --- 6.3 macro_f1(confusion) ----------------------------------------------------------------------
+
+
+def macro_f1_skip_empty(confusion):
+    scores = []
+    for k in range(len(confusion)):
+        tp = confusion[k, k]
+        fp = confusion[:, k].sum() - tp
+        fn = confusion[k, :].sum() - tp
+        if 2 * tp + fp + fn > 0:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def macro_f1_micro(confusion):
+    tp = np.trace(confusion)
+    fp = confusion.sum() - tp
+    fn = confusion.sum() - tp
+    return float(2 * tp / (2 * tp + fp + fn))
+
+
+def macro_f1_of_means(confusion):
+    tp = np.diag(confusion)
+    with np.errstate(all="ignore"):
+        precision = np.nan_to_num(tp / confusion.sum(axis=0))
+        recall = np.nan_to_num(tp / confusion.sum(axis=1))
+    p, r = precision.mean(), recall.mean()
+    return float(2 * p * r / (p + r)) if p + r else 0.0
+
+
+def macro_f1_weighted(confusion):
+    tp = np.diag(confusion)
+    den = confusion.sum(axis=0) + confusion.sum(axis=1)
+    f1 = np.divide(2 * tp, den, out=np.zeros(len(tp)), where=den > 0)
+    support = confusion.sum(axis=1)
+    return float((f1 * support).sum() / support.sum())
+
+
+def macro_f1_no_factor_two(confusion):
+    tp = np.diag(confusion)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    den = tp + fp + fn
+    return float(np.mean(np.divide(tp, den, out=np.zeros(len(tp)), where=den > 0)))  # Jaccard
+
+
+def macro_f1_nan(confusion):
+    tp = np.diag(confusion)
+    with np.errstate(all="ignore"):
+        f1 = 2 * tp / (confusion.sum(axis=0) + confusion.sum(axis=1))
+    return float(np.mean(f1))
+
+
+def macro_f1_right_loop(confusion):
+    K = confusion.shape[0]
+    total = 0.0
+    for k in range(K):
+        tp = confusion[k, k]
+        fp = sum(confusion[j, k] for j in range(K) if j != k)
+        fn = sum(confusion[k, j] for j in range(K) if j != k)
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        total += 2 * p * r / (p + r) if p + r else 0.0  # the harmonic mean of P and R
+    return total / K
+
+
+def macro_f1_right_vector(confusion):
+    cm = np.asarray(confusion, dtype=float)
+    tp = np.diag(cm)
+    den = 2 * tp + (cm.sum(0) - tp) + (cm.sum(1) - tp)
+    f1 = np.zeros_like(tp)
+    f1[den > 0] = 2 * tp[den > 0] / den[den > 0]
+    return float(f1.mean())
+
+
 # --- 7.1 conv1d_to_linear(weight) -----------------------------------------------------------------
 
 
@@ -1876,6 +2104,31 @@ WRONG = {
         (generate_text_library, None),
         (generate_text_returns_ids, None),
     ],
+    "6.1": [
+        (rouge_n_unclipped, "no clipping"),
+        (rouge_n_swapped, "precision and recall swapped"),
+        (rouge_n_sets, "distinct n-grams (sets)"),
+        (rouge_n_arithmetic_f, "F1 as the plain mean"),
+        (rouge_n_unigrams_always, None),
+        (rouge_n_off_by_one, None),
+        (rouge_n_nan_when_empty, None),
+    ],
+    "6.2": [
+        (distinct_joined, "the texts joined"),
+        (distinct_mean_per_text, "averaged per text"),
+        (distinct_summed, "counted in each text, then added"),
+        (distinct_over_tokens, None),
+        (distinct_count_only, None),
+        (distinct_mean_with_empty, None),
+    ],
+    "6.3": [
+        (macro_f1_skip_empty, "classes with 0/0 left out"),
+        (macro_f1_micro, "micro F1"),
+        (macro_f1_of_means, "F1 of the mean precision"),
+        (macro_f1_weighted, "weighted by class support"),
+        (macro_f1_no_factor_two, None),
+        (macro_f1_nan, None),
+    ],
     "7.1": [
         (conv1d_reshaped, "reshaped instead of transposed"),
         (conv1d_transposed_view, None),
@@ -2021,6 +2274,9 @@ RIGHT = {
     "5.2": [top_p_right_exact, top_p_right_shifted_cumsum, top_p_right_at_most, top_p_right_rows],
     "5.3": [table_right_gpt2_style],
     "5.4": [generate_text_right_loop],
+    "6.1": [rouge_n_right_loops, rouge_n_right_counter],
+    "6.2": [distinct_right_dict, distinct_right_counter],
+    "6.3": [macro_f1_right_loop, macro_f1_right_vector],
     "7.1": [conv1d_right_copy, conv1d_right_loops],
     "7.2": [header_right_struct],
     "2.1.1": [split_heads_right_loop, split_heads_right_stack],

@@ -3,8 +3,10 @@
 perplexity.py       exp(mean NLL) of a held-out split, weighted by tokens over batches
 latency.py          time to first token, tokens per second, p50/p95
 bleu.py             corpus and sentence BLEU, equal to sacrebleu, and its two parts
-rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score
-classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1
+rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score; rouge_n on token lists
+diversity.py        distinct-n and the repetition rate of generated texts
+classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1 (of a
+                    confusion matrix: f1_per_class, macro_f1)
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
 """

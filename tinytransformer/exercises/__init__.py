@@ -13,6 +13,8 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)
+    applications.py chapter 6's (ROUGE-N on token lists, distinct-n, macro F1 of a confusion
+                  matrix)
     tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
     evaluating.py chapter 9's (BLEU's clipped precision and brevity penalty, inverted dropout,
                   corpus perplexity over batches of different sizes)

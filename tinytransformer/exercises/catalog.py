@@ -1,6 +1,7 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
 from tinytransformer.exercises import (
+    applications,
     attention,
     evaluating,
     generation,
@@ -18,6 +19,7 @@ EXERCISES = {
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,
+        *applications.EXERCISES,
         *tools.EXERCISES,
         *evaluating.EXERCISES,
     ]

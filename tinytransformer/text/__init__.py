@@ -13,6 +13,9 @@
     masking.py      masked-LM targets (BERT's rule)
     dataset.py      prepare_data: all of the above in one call
     topic_task.py   the labelled task for fine-tuning (which kind of doc a paragraph is from)
+    python_source.py  the stdlib's top-level modules as a code corpus, held out by file;
+                    function headers, completions cut where a function ends, a counting baseline
+    summaries.py    docstring body -> first line pairs (held out by file), the lead baseline
 
 Text imports no model.
 """
