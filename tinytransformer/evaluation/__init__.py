@@ -7,4 +7,6 @@ rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score
 classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
+probe.py            mean pooling and its backward pass; a linear (ridge) probe per block
+statistics.py       a result over seeds: mean, sd (ddof=1) and standard error
 """

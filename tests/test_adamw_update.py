@@ -1,0 +1,53 @@
+"""adamw_update: one AdamW step of one array, the function AdamW.step applies to each."""
+
+import numpy as np
+import pytest
+
+from tinytransformer.training.optimizer import AdamW, adamw_update
+
+HP = dict(lr=0.01, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1)
+
+
+def test_first_step_by_hand():
+    p, g = np.array([2.0, -1.0]), np.array([0.5, -4.0])
+    new_p, m, v = adamw_update(p, g, np.zeros(2), np.zeros(2), 1, **HP)
+    decayed = p * (1 - 0.01 * 0.1)
+    # first step: m_hat = g, v_hat = g^2, so the update is lr * g / (|g| + eps)
+    assert np.allclose(new_p, decayed - 0.01 * g / (np.abs(g) + 1e-8), atol=1e-15)
+    assert np.allclose(m, 0.1 * g) and np.allclose(v, 0.05 * g * g)
+    assert p.tolist() == [2.0, -1.0]  # inputs untouched
+
+
+def test_adamw_step_is_adamw_update_bit_for_bit():
+    rng = np.random.default_rng(0)
+
+    class Model:
+        params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+        grads = {}
+
+    model = Model()
+    opt = AdamW(model, lr=0.02, betas=(0.9, 0.95), weight_decay=0.1)
+    mine = {n: (p.copy(), np.zeros_like(p), np.zeros_like(p)) for n, p in model.params.items()}
+    for t in range(1, 6):
+        model.grads = {n: rng.standard_normal(p.shape) for n, p in model.params.items()}
+        opt.step()
+        for n, (p, m, v) in mine.items():
+            wd = 0.1 if p.ndim >= 2 else 0.0  # AdamW decays matrices only
+            mine[n] = adamw_update(p, model.grads[n], m, v, t, 0.02, 0.9, 0.95, 1e-8, wd)
+            assert np.array_equal(mine[n][0], model.params[n]), (n, t)
+            assert np.array_equal(mine[n][1], opt.m[n]) and np.array_equal(mine[n][2], opt.v[n])
+
+
+def test_matches_torch_adamw_on_any_array():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(5)  # one-dimensional: torch decays whatever it is given
+    w = torch.tensor(p0.copy(), requires_grad=True)
+    opt = torch.optim.AdamW([w], lr=0.05, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.3)
+    p, m, v = p0.copy(), np.zeros(5), np.zeros(5)
+    for t in range(1, 8):
+        g = rng.standard_normal(5)
+        w.grad = torch.tensor(g.copy())
+        opt.step()
+        p, m, v = adamw_update(p, g, m, v, t, 0.05, 0.8, 0.9, 1e-6, 0.3)
+    assert np.allclose(p, w.detach().numpy(), rtol=0, atol=1e-13)
