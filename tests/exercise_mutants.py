@@ -1294,6 +1294,170 @@ def block_right_copy(x, ln_1, attn, ln_2, mlp):
     return stream
 
 
+# --- 2.3.1 mean_pool(h, attention_mask) ----------------------------------------------------------
+
+
+def mean_pool_all_positions(h, attention_mask):
+    return h.mean(axis=1)
+
+
+def mean_pool_over_t(h, attention_mask):
+    m = attention_mask[:, :, None]
+    return (h * m).sum(axis=1) / h.shape[1]
+
+
+def mean_pool_masked_sum(h, attention_mask):
+    return np.einsum("bt,btc->bc", attention_mask, h)
+
+
+def mean_pool_whole_mask_count(h, attention_mask):
+    return (h * attention_mask[..., None]).sum(axis=1) / attention_mask.sum()
+
+
+def mean_pool_first_token(h, attention_mask):
+    return h[:, 0, :]
+
+
+def mean_pool_over_channels(h, attention_mask):
+    m = attention_mask[:, :, None]
+    return (h * m).sum(axis=2) / m.sum(axis=2)
+
+
+def mean_pool_integer_division(h, attention_mask):
+    total = (h * attention_mask[:, :, None]).sum(axis=1)
+    return np.floor_divide(total, attention_mask.sum(axis=1, keepdims=True))
+
+
+def mean_pool_right_loop(h, attention_mask):
+    out = np.zeros((h.shape[0], h.shape[2]))
+    for b in range(h.shape[0]):
+        out[b] = h[b][attention_mask[b] == 1].mean(axis=0)
+    return out
+
+
+def mean_pool_right_weights(h, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)  # (B, T)
+    return np.einsum("bt,btc->bc", w, h)
+
+
+# --- 2.3.2 mean_pool_backward(dpooled, attention_mask) -------------------------------------------
+
+
+def pool_backward_copied(dpooled, attention_mask):
+    T = attention_mask.shape[1]
+    return np.stack([dpooled] * T, axis=1)
+
+
+def pool_backward_not_divided(dpooled, attention_mask):
+    return attention_mask[:, :, None] * dpooled[:, None, :]
+
+
+def pool_backward_over_t(dpooled, attention_mask):
+    T = attention_mask.shape[1]
+    return attention_mask[:, :, None] * dpooled[:, None, :] / T
+
+
+def pool_backward_padding_too(dpooled, attention_mask):
+    n = attention_mask.sum(axis=1)
+    return np.ones(attention_mask.shape)[:, :, None] * (dpooled / n[:, None])[:, None, :]
+
+
+def pool_backward_first_position(dpooled, attention_mask):
+    dh = np.zeros(attention_mask.shape + dpooled.shape[1:])
+    dh[:, 0] = dpooled
+    return dh
+
+
+def pool_backward_times_n(dpooled, attention_mask):
+    n = attention_mask.sum(axis=1, keepdims=True)[:, :, None]
+    return attention_mask[:, :, None] * dpooled[:, None, :] * n
+
+
+def pool_backward_sum_over_batch(dpooled, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)
+    return w[:, :, None] * dpooled.sum(axis=0)[None, None, :]
+
+
+def pool_backward_right_loop(dpooled, attention_mask):
+    B, T = attention_mask.shape
+    dh = np.zeros((B, T, dpooled.shape[1]))
+    for b in range(B):
+        n = attention_mask[b].sum()
+        for t in range(T):
+            if attention_mask[b, t]:
+                dh[b, t] = dpooled[b] / n
+    return dh
+
+
+def pool_backward_right_einsum(dpooled, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)
+    return np.einsum("bt,bc->btc", w, dpooled)
+
+
+# --- 2.3.3 seed_summary(values) ------------------------------------------------------------------
+
+
+def summary_ddof_0(values):
+    x = np.asarray(values)
+    return float(x.mean()), float(x.std()), float(x.std() / np.sqrt(len(x)))
+
+
+def summary_stderr_over_n(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(x.mean()), float(sd), float(sd / len(x))
+
+
+def summary_stderr_sqrt_n_minus_1(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(x.mean()), float(sd), float(sd / math.sqrt(len(x) - 1))
+
+
+def summary_one_pass(values):
+    n = len(values)
+    s, s2 = sum(values), sum(v * v for v in values)
+    var = (s2 - s * s / n) / (n - 1)
+    sd = math.sqrt(max(var, 0.0))
+    return s / n, sd, sd / math.sqrt(n)
+
+
+def summary_variance_not_sd(values):
+    x = np.asarray(values)
+    var = x.var(ddof=1)
+    return float(x.mean()), float(var), float(var / math.sqrt(len(x)))
+
+
+def summary_median(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(np.median(x)), float(sd), float(sd / math.sqrt(len(x)))
+
+
+def summary_range(values):
+    x = np.asarray(values)
+    spread = (x.max() - x.min()) / 2
+    return float(x.mean()), float(spread), float(spread / math.sqrt(len(x)))
+
+
+def summary_right_loop(values):
+    n = len(values)
+    mean = sum(values) / n
+    ss = 0.0
+    for v in values:
+        ss += (v - mean) ** 2
+    sd = (ss / (n - 1)) ** 0.5
+    return mean, sd, sd / n**0.5
+
+
+def summary_right_statistics(values):
+    import statistics
+
+    data = [float(v) for v in values]
+    sd = statistics.stdev(data)
+    return statistics.fmean(data), sd, sd / math.sqrt(len(data))
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1483,6 +1647,33 @@ WRONG = {
         (block_attention_only, None),
         (block_in_place, None),
     ],
+    "2.3.1": [
+        (mean_pool_all_positions, "averaged over all T positions, padding included"),
+        (mean_pool_over_t, "the masked sum divided by T"),
+        (mean_pool_masked_sum, "the masked sum, not divided"),
+        (mean_pool_whole_mask_count, "divided by the total of the whole mask"),
+        (mean_pool_first_token, None),
+        (mean_pool_over_channels, None),
+        (mean_pool_integer_division, None),
+    ],
+    "2.3.2": [
+        (pool_backward_copied, "dpooled copied to every position"),
+        (pool_backward_not_divided, "masked but not divided"),
+        (pool_backward_over_t, "divided by T instead of the row's real tokens"),
+        (pool_backward_padding_too, "padding gets a gradient too"),
+        (pool_backward_first_position, None),
+        (pool_backward_times_n, None),
+        (pool_backward_sum_over_batch, None),
+    ],
+    "2.3.3": [
+        (summary_ddof_0, "sd with ddof=0"),
+        (summary_stderr_over_n, "stderr = sd / n"),
+        (summary_stderr_sqrt_n_minus_1, "stderr = sd / sqrt(n - 1)"),
+        (summary_one_pass, None),  # its rounding differs from the named one-pass variant
+        (summary_variance_not_sd, None),
+        (summary_median, None),
+        (summary_range, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1513,4 +1704,7 @@ RIGHT = {
     "2.1.3": [count_right_by_pieces, count_right_numpy_int],
     "2.1.4": [mlp_right_einsum, mlp_right_sigmoid_form],
     "2.1.5": [block_right_reduce, block_right_copy],
+    "2.3.1": [mean_pool_right_loop, mean_pool_right_weights],
+    "2.3.2": [pool_backward_right_loop, pool_backward_right_einsum],
+    "2.3.3": [summary_right_loop, summary_right_statistics],
 }
