@@ -1458,6 +1458,172 @@ def summary_right_statistics(values):
     return statistics.fmean(data), sd, sd / math.sqrt(len(data))
 
 
+# --- 3.2.1 early_stopping(val_losses, patience) ---------------------------------------------------
+
+
+def stopping_against_previous(val_losses, patience):
+    bad = 0
+    stop = len(val_losses) - 1
+    for i in range(1, len(val_losses)):
+        if val_losses[i] < val_losses[i - 1]:
+            bad = 0
+        else:
+            bad += 1
+        if bad >= patience:
+            stop = i
+            break
+    seen = val_losses[: stop + 1]
+    return seen.index(min(seen)), stop
+
+
+def _stopping_loop(val_losses, patience, better, wait):
+    best_i, bad = 0, 0
+    for i in range(1, len(val_losses)):
+        if better(val_losses[i], val_losses[best_i]):
+            best_i, bad = i, 0
+        else:
+            bad += 1
+            if bad >= wait:
+                return best_i, i
+    return best_i, len(val_losses) - 1
+
+
+def stopping_equal_improves(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a <= b, patience)
+
+
+def stopping_one_late(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, patience + 1)
+
+
+def stopping_best_of_all(val_losses, patience):
+    _, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    return int(np.argmin(val_losses)), stop
+
+
+def stopping_last_of_lowest(val_losses, patience):
+    _, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    seen = val_losses[: stop + 1]
+    low = min(seen)
+    return max(i for i, x in enumerate(seen) if x == low), stop
+
+
+def stopping_one_early(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, max(patience - 1, 1))
+
+
+def stopping_stop_after(val_losses, patience):
+    best, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    return best, min(stop + 1, len(val_losses) - 1)
+
+
+def stopping_never(val_losses, patience):
+    return int(np.argmin(val_losses)), len(val_losses) - 1
+
+
+def stopping_right_loop(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+
+
+def stopping_right_running_min(val_losses, patience):
+    x = np.asarray(val_losses)
+    before = np.minimum.accumulate(np.concatenate([[np.inf], x[:-1]]))  # best before each
+    improved = x < before
+    run = 0
+    for i, ok in enumerate(improved):
+        run = 0 if ok else run + 1
+        if run >= patience:
+            return int(np.argmin(x[: i + 1])), i
+    return int(np.argmin(x)), len(x) - 1
+
+
+# --- 3.2.2 adamw_step(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay) -----------------------
+
+
+def adamw_l2_term(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_no_correction(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    return p - lr * m / (np.sqrt(v) + eps), m, v
+
+
+def adamw_eps_inside(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / np.sqrt(v_hat + eps), m, v
+
+
+def adamw_decay_after(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p - lr * weight_decay * p, m, v
+
+
+def adamw_decay_without_lr(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_in_place(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p -= lr * weight_decay * p  # modifies the caller's arrays
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    p -= lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return p, m, v
+
+
+def adamw_v_from_abs(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * np.abs(g)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_swapped_betas(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta2 * m + (1 - beta2) * g
+    v = beta1 * v + (1 - beta1) * g * g
+    m_hat, v_hat = m / (1 - beta2**t), v / (1 - beta1**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_right_torch_form(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p * (1 - lr * weight_decay)  # torch's form of the same decay
+    m = m + (1 - beta1) * (g - m)  # torch's lerp
+    v = beta2 * v + (1 - beta2) * g * g
+    step_size = lr / (1 - beta1**t)
+    denom = np.sqrt(v) / np.sqrt(1 - beta2**t) + eps
+    return p - step_size * m / denom, m, v
+
+
+def adamw_right_loop(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p, m, v = p.copy(), m.copy(), v.copy()
+    for i in np.ndindex(p.shape):
+        p[i] -= lr * weight_decay * p[i]
+        m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+        v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2
+        p[i] -= lr * (m[i] / (1 - beta1**t)) / (math.sqrt(v[i] / (1 - beta2**t)) + eps)
+    return p, m, v
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1674,6 +1840,26 @@ WRONG = {
         (summary_median, None),
         (summary_range, None),
     ],
+    "3.2.1": [
+        (stopping_against_previous, "patience counted against the previous evaluation"),
+        (stopping_equal_improves, "an equal loss counted as an improvement"),
+        (stopping_one_late, "one evaluation too many before stopping"),
+        (stopping_best_of_all, "the best looked for in the whole list"),
+        (stopping_last_of_lowest, "the last index of the lowest loss"),
+        (stopping_one_early, None),
+        (stopping_stop_after, None),
+        (stopping_never, None),
+    ],
+    "3.2.2": [
+        (adamw_l2_term, "an L2 term"),
+        (adamw_no_correction, "no bias corrections"),
+        (adamw_eps_inside, "eps inside the square root"),
+        (adamw_decay_after, "the decay applied after the Adam update"),
+        (adamw_decay_without_lr, "the decay not multiplied by lr"),
+        (adamw_in_place, None),
+        (adamw_v_from_abs, None),
+        (adamw_swapped_betas, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1707,4 +1893,6 @@ RIGHT = {
     "2.3.1": [mean_pool_right_loop, mean_pool_right_weights],
     "2.3.2": [pool_backward_right_loop, pool_backward_right_einsum],
     "2.3.3": [summary_right_loop, summary_right_statistics],
+    "3.2.1": [stopping_right_loop, stopping_right_running_min],
+    "3.2.2": [adamw_right_torch_form, adamw_right_loop],
 }

@@ -51,3 +51,32 @@ def test_matches_torch_adamw_on_any_array():
         opt.step()
         p, m, v = adamw_update(p, g, m, v, t, 0.05, 0.8, 0.9, 1e-6, 0.3)
     assert np.allclose(p, w.detach().numpy(), rtol=0, atol=1e-13)
+
+
+def test_exercise_3_2_2s_cases_are_steps_torch_takes():
+    """Every case the check of exercise 3.2.2 uses (its edge cases and a draw of random ones),
+    continued by torch.optim.AdamW from the same moments and step count, gives the reference's
+    answer: the exercise asks for torch's step, not only the package's."""
+    torch = pytest.importorskip("torch")
+    from tinytransformer.exercises.catalog import EXERCISES
+
+    ex = EXERCISES["3.2.2"]
+    for case in ex.cases(np.random.default_rng(0)):
+        a = case.inputs
+        w = torch.tensor(a["p"].copy(), requires_grad=True)
+        opt = torch.optim.AdamW(
+            [w], lr=a["lr"], betas=(a["beta1"], a["beta2"]), eps=a["eps"],
+            weight_decay=a["weight_decay"], foreach=False,
+        )  # fmt: skip
+        opt.state[w] = {
+            "step": torch.tensor(float(a["t"] - 1)),
+            "exp_avg": torch.tensor(a["m"].copy()),
+            "exp_avg_sq": torch.tensor(a["v"].copy()),
+        }
+        w.grad = torch.tensor(a["g"].copy())
+        opt.step()
+        p, m, v = ex.reference(**a)
+        scale = np.abs(a["p"]).max()
+        assert np.allclose(p, w.detach().numpy(), rtol=1e-12, atol=1e-14 * scale), case.name
+        assert np.allclose(m, opt.state[w]["exp_avg"].numpy(), rtol=1e-12, atol=1e-300), case.name
+        assert np.allclose(v, opt.state[w]["exp_avg_sq"].numpy(), rtol=1e-12, atol=1e-300)

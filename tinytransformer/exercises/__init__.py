@@ -10,6 +10,7 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     transformer.py chapter 2.1's (heads split and merged, the parameter count, GPT-2's MLP,
                   the pre-LN block)
     transfer.py   chapter 2.3's (mean pooling and its backward pass, a result over seeds)
+    finetuning.py chapter 3.2's (the early-stopping rule, one AdamW step)
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)

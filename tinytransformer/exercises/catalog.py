@@ -2,6 +2,7 @@
 
 from tinytransformer.exercises import (
     attention,
+    finetuning,
     generation,
     loss,
     tools,
@@ -14,6 +15,7 @@ EXERCISES = {
     for ex in [
         *transformer.EXERCISES,
         *transfer.EXERCISES,
+        *finetuning.EXERCISES,
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,
