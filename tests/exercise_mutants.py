@@ -1978,6 +1978,336 @@ def ppl_right_average(batch_mean_nll, batch_token_counts):
     return float(np.exp(np.average(batch_mean_nll, weights=batch_token_counts)))
 
 
+# --- 2.3.1 mean_pool(h, attention_mask) ----------------------------------------------------------
+
+
+def mean_pool_all_positions(h, attention_mask):
+    return h.mean(axis=1)
+
+
+def mean_pool_over_t(h, attention_mask):
+    m = attention_mask[:, :, None]
+    return (h * m).sum(axis=1) / h.shape[1]
+
+
+def mean_pool_masked_sum(h, attention_mask):
+    return np.einsum("bt,btc->bc", attention_mask, h)
+
+
+def mean_pool_whole_mask_count(h, attention_mask):
+    return (h * attention_mask[..., None]).sum(axis=1) / attention_mask.sum()
+
+
+def mean_pool_first_token(h, attention_mask):
+    return h[:, 0, :]
+
+
+def mean_pool_over_channels(h, attention_mask):
+    m = attention_mask[:, :, None]
+    return (h * m).sum(axis=2) / m.sum(axis=2)
+
+
+def mean_pool_integer_division(h, attention_mask):
+    total = (h * attention_mask[:, :, None]).sum(axis=1)
+    return np.floor_divide(total, attention_mask.sum(axis=1, keepdims=True))
+
+
+def mean_pool_right_loop(h, attention_mask):
+    out = np.zeros((h.shape[0], h.shape[2]))
+    for b in range(h.shape[0]):
+        out[b] = h[b][attention_mask[b] == 1].mean(axis=0)
+    return out
+
+
+def mean_pool_right_weights(h, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)  # (B, T)
+    return np.einsum("bt,btc->bc", w, h)
+
+
+# --- 2.3.2 mean_pool_backward(dpooled, attention_mask) -------------------------------------------
+
+
+def pool_backward_copied(dpooled, attention_mask):
+    T = attention_mask.shape[1]
+    return np.stack([dpooled] * T, axis=1)
+
+
+def pool_backward_not_divided(dpooled, attention_mask):
+    return attention_mask[:, :, None] * dpooled[:, None, :]
+
+
+def pool_backward_over_t(dpooled, attention_mask):
+    T = attention_mask.shape[1]
+    return attention_mask[:, :, None] * dpooled[:, None, :] / T
+
+
+def pool_backward_padding_too(dpooled, attention_mask):
+    n = attention_mask.sum(axis=1)
+    return np.ones(attention_mask.shape)[:, :, None] * (dpooled / n[:, None])[:, None, :]
+
+
+def pool_backward_first_position(dpooled, attention_mask):
+    dh = np.zeros(attention_mask.shape + dpooled.shape[1:])
+    dh[:, 0] = dpooled
+    return dh
+
+
+def pool_backward_times_n(dpooled, attention_mask):
+    n = attention_mask.sum(axis=1, keepdims=True)[:, :, None]
+    return attention_mask[:, :, None] * dpooled[:, None, :] * n
+
+
+def pool_backward_sum_over_batch(dpooled, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)
+    return w[:, :, None] * dpooled.sum(axis=0)[None, None, :]
+
+
+def pool_backward_right_loop(dpooled, attention_mask):
+    B, T = attention_mask.shape
+    dh = np.zeros((B, T, dpooled.shape[1]))
+    for b in range(B):
+        n = attention_mask[b].sum()
+        for t in range(T):
+            if attention_mask[b, t]:
+                dh[b, t] = dpooled[b] / n
+    return dh
+
+
+def pool_backward_right_einsum(dpooled, attention_mask):
+    w = attention_mask / attention_mask.sum(axis=1, keepdims=True)
+    return np.einsum("bt,bc->btc", w, dpooled)
+
+
+# --- 2.3.3 seed_summary(values) ------------------------------------------------------------------
+
+
+def summary_ddof_0(values):
+    x = np.asarray(values)
+    return float(x.mean()), float(x.std()), float(x.std() / np.sqrt(len(x)))
+
+
+def summary_stderr_over_n(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(x.mean()), float(sd), float(sd / len(x))
+
+
+def summary_stderr_sqrt_n_minus_1(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(x.mean()), float(sd), float(sd / math.sqrt(len(x) - 1))
+
+
+def summary_one_pass(values):
+    n = len(values)
+    s, s2 = sum(values), sum(v * v for v in values)
+    var = (s2 - s * s / n) / (n - 1)
+    sd = math.sqrt(max(var, 0.0))
+    return s / n, sd, sd / math.sqrt(n)
+
+
+def summary_variance_not_sd(values):
+    x = np.asarray(values)
+    var = x.var(ddof=1)
+    return float(x.mean()), float(var), float(var / math.sqrt(len(x)))
+
+
+def summary_median(values):
+    x = np.asarray(values)
+    sd = x.std(ddof=1)
+    return float(np.median(x)), float(sd), float(sd / math.sqrt(len(x)))
+
+
+def summary_range(values):
+    x = np.asarray(values)
+    spread = (x.max() - x.min()) / 2
+    return float(x.mean()), float(spread), float(spread / math.sqrt(len(x)))
+
+
+def summary_right_loop(values):
+    n = len(values)
+    mean = sum(values) / n
+    ss = 0.0
+    for v in values:
+        ss += (v - mean) ** 2
+    sd = (ss / (n - 1)) ** 0.5
+    return mean, sd, sd / n**0.5
+
+
+def summary_right_statistics(values):
+    import statistics
+
+    data = [float(v) for v in values]
+    sd = statistics.stdev(data)
+    return statistics.fmean(data), sd, sd / math.sqrt(len(data))
+
+
+# --- 3.2.1 early_stopping(val_losses, patience) ---------------------------------------------------
+
+
+def stopping_against_previous(val_losses, patience):
+    bad = 0
+    stop = len(val_losses) - 1
+    for i in range(1, len(val_losses)):
+        if val_losses[i] < val_losses[i - 1]:
+            bad = 0
+        else:
+            bad += 1
+        if bad >= patience:
+            stop = i
+            break
+    seen = val_losses[: stop + 1]
+    return seen.index(min(seen)), stop
+
+
+def _stopping_loop(val_losses, patience, better, wait):
+    best_i, bad = 0, 0
+    for i in range(1, len(val_losses)):
+        if better(val_losses[i], val_losses[best_i]):
+            best_i, bad = i, 0
+        else:
+            bad += 1
+            if bad >= wait:
+                return best_i, i
+    return best_i, len(val_losses) - 1
+
+
+def stopping_equal_improves(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a <= b, patience)
+
+
+def stopping_one_late(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, patience + 1)
+
+
+def stopping_best_of_all(val_losses, patience):
+    _, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    return int(np.argmin(val_losses)), stop
+
+
+def stopping_last_of_lowest(val_losses, patience):
+    _, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    seen = val_losses[: stop + 1]
+    low = min(seen)
+    return max(i for i, x in enumerate(seen) if x == low), stop
+
+
+def stopping_one_early(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, max(patience - 1, 1))
+
+
+def stopping_stop_after(val_losses, patience):
+    best, stop = _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+    return best, min(stop + 1, len(val_losses) - 1)
+
+
+def stopping_never(val_losses, patience):
+    return int(np.argmin(val_losses)), len(val_losses) - 1
+
+
+def stopping_right_loop(val_losses, patience):
+    return _stopping_loop(val_losses, patience, lambda a, b: a < b, patience)
+
+
+def stopping_right_running_min(val_losses, patience):
+    x = np.asarray(val_losses)
+    before = np.minimum.accumulate(np.concatenate([[np.inf], x[:-1]]))  # best before each
+    improved = x < before
+    run = 0
+    for i, ok in enumerate(improved):
+        run = 0 if ok else run + 1
+        if run >= patience:
+            return int(np.argmin(x[: i + 1])), i
+    return int(np.argmin(x)), len(x) - 1
+
+
+# --- 3.2.2 adamw_step(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay) -----------------------
+
+
+def adamw_l2_term(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_no_correction(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
+    return p - lr * m / (np.sqrt(v) + eps), m, v
+
+
+def adamw_eps_inside(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / np.sqrt(v_hat + eps), m, v
+
+
+def adamw_decay_after(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p - lr * weight_decay * p, m, v
+
+
+def adamw_decay_without_lr(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_in_place(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p -= lr * weight_decay * p  # modifies the caller's arrays
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    p -= lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return p, m, v
+
+
+def adamw_v_from_abs(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * np.abs(g)
+    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_swapped_betas(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p - lr * weight_decay * p
+    m = beta2 * m + (1 - beta2) * g
+    v = beta1 * v + (1 - beta1) * g * g
+    m_hat, v_hat = m / (1 - beta2**t), v / (1 - beta1**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+
+
+def adamw_right_torch_form(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p = p * (1 - lr * weight_decay)  # torch's form of the same decay
+    m = m + (1 - beta1) * (g - m)  # torch's lerp
+    v = beta2 * v + (1 - beta2) * g * g
+    step_size = lr / (1 - beta1**t)
+    denom = np.sqrt(v) / np.sqrt(1 - beta2**t) + eps
+    return p - step_size * m / denom, m, v
+
+
+def adamw_right_loop(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    p, m, v = p.copy(), m.copy(), v.copy()
+    for i in np.ndindex(p.shape):
+        p[i] -= lr * weight_decay * p[i]
+        m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+        v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2
+        p[i] -= lr * (m[i] / (1 - beta1**t)) / (math.sqrt(v[i] / (1 - beta2**t)) + eps)
+    return p, m, v
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -2251,6 +2581,53 @@ WRONG = {
         (ppl_nll_only, None),
         (ppl_base_two, None),
     ],
+    "2.3.1": [
+        (mean_pool_all_positions, "averaged over all T positions, padding included"),
+        (mean_pool_over_t, "the masked sum divided by T"),
+        (mean_pool_masked_sum, "the masked sum, not divided"),
+        (mean_pool_whole_mask_count, "divided by the total of the whole mask"),
+        (mean_pool_first_token, None),
+        (mean_pool_over_channels, None),
+        (mean_pool_integer_division, None),
+    ],
+    "2.3.2": [
+        (pool_backward_copied, "dpooled copied to every position"),
+        (pool_backward_not_divided, "masked but not divided"),
+        (pool_backward_over_t, "divided by T instead of the row's real tokens"),
+        (pool_backward_padding_too, "padding gets a gradient too"),
+        (pool_backward_first_position, None),
+        (pool_backward_times_n, None),
+        (pool_backward_sum_over_batch, None),
+    ],
+    "2.3.3": [
+        (summary_ddof_0, "sd with ddof=0"),
+        (summary_stderr_over_n, "stderr = sd / n"),
+        (summary_stderr_sqrt_n_minus_1, "stderr = sd / sqrt(n - 1)"),
+        (summary_one_pass, None),  # its rounding differs from the named one-pass variant
+        (summary_variance_not_sd, None),
+        (summary_median, None),
+        (summary_range, None),
+    ],
+    "3.2.1": [
+        (stopping_against_previous, "patience counted against the previous evaluation"),
+        (stopping_equal_improves, "an equal loss counted as an improvement"),
+        (stopping_one_late, "one evaluation too many before stopping"),
+        (stopping_best_of_all, "the best looked for in the whole list"),
+        (stopping_last_of_lowest, "the last index of the lowest loss"),
+        (stopping_one_early, None),
+        (stopping_stop_after, None),
+        (stopping_never, None),
+    ],
+    "3.2.2": [
+        (adamw_l2_term, "an L2 term"),
+        (adamw_no_correction, "no bias corrections"),
+        (adamw_eps_inside, "eps inside the square root"),
+        (adamw_decay_after, "the decay applied after the Adam update"),
+        (adamw_decay_without_lr, "the decay not multiplied by lr"),
+        (adamw_in_place, None),
+        (adamw_v_from_abs, None),
+        (adamw_swapped_betas, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -2291,4 +2668,9 @@ RIGHT = {
     "9.2": [bp_right_min, bp_right_numpy],
     "9.3": [dropout_right_where, dropout_right_mask],
     "9.4": [ppl_right_loop, ppl_right_average],
+    "2.3.1": [mean_pool_right_loop, mean_pool_right_weights],
+    "2.3.2": [pool_backward_right_loop, pool_backward_right_einsum],
+    "2.3.3": [summary_right_loop, summary_right_statistics],
+    "3.2.1": [stopping_right_loop, stopping_right_running_min],
+    "3.2.2": [adamw_right_torch_form, adamw_right_loop],
 }

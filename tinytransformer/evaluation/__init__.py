@@ -9,4 +9,6 @@ classification.py   accuracy, confusion matrix, per-class precision/recall/F1, m
                     confusion matrix: f1_per_class, macro_f1)
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
+probe.py            mean pooling and its backward pass; a linear (ridge) probe per block
+statistics.py       a result over seeds: mean, sd (ddof=1) and standard error
 """

@@ -4,10 +4,12 @@ from tinytransformer.exercises import (
     applications,
     attention,
     evaluating,
+    finetuning,
     generation,
     loss,
     pretraining,
     tools,
+    transfer,
     transformer,
 )
 
@@ -15,7 +17,9 @@ EXERCISES = {
     ex.id: ex
     for ex in [
         *transformer.EXERCISES,
+        *transfer.EXERCISES,
         *pretraining.EXERCISES,
+        *finetuning.EXERCISES,
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,

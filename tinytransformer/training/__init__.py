@@ -1,9 +1,10 @@
 """Training, in the order a step uses it:
 
 config.py       a run's settings: PretrainConfig and FinetuneConfig, checked field by field
-optimizer.py    AdamW and gradient-norm clipping
+optimizer.py    AdamW (adamw_update: one array's step) and gradient-norm clipping
 schedule.py     the learning rate: linear warm-up, cosine decay
 loop.py         the one training loop: train_step, evaluation, best weights, early stopping
+stopping.py     the early-stopping rule: (best, stop) from the validation losses and a patience
 pretrain.py     a pretraining run: data, metrics.jsonl, checkpoints, exact resume
 finetune.py     a fine-tuning run: the classifier on the topic task, test scores
 checkpoint.py   .npz checkpoints without pickle, written atomically

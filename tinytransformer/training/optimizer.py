@@ -110,14 +110,9 @@ class AdamW:
         new = {}  # name -> (p, m, v) after the step, written only once all are known finite
         for name in self.names:
             p, g, m, v = params[name], grads[name], self.m[name], self.v[name]
+            decay = wd if p.ndim >= 2 else 0.0  # decoupled weight decay: matrices, embeddings
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
-                if p.ndim >= 2:
-                    p = p - lr * wd * p  # decoupled weight decay, matrices and embeddings only
-                m = beta1 * m + (1 - beta1) * g  # running mean of g
-                v = beta2 * v + (1 - beta2) * g * g  # running mean of g squared
-                m_hat = m / (1 - beta1**t)  # bias corrections: m and v started at zero
-                v_hat = v / (1 - beta2**t)
-                new[name] = (p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v)
+                new[name] = adamw_update(p, g, m, v, t, lr, beta1, beta2, eps, decay)
         broken = [name for name, (p, _, _) in new.items() if not np.isfinite(p).all()]
         if broken:  # a rate of 1e300, say: refused before any weight changes
             raise FloatingPointError(
@@ -181,6 +176,27 @@ class AdamW:
         for name in self.names:
             np.copyto(self.m[name], sd[f"m.{name}"])
             np.copyto(self.v[name], sd[f"v.{name}"])
+
+
+def adamw_update(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+    """One AdamW step of one array, as torch.optim.AdamW takes it -> (p, m, v), new arrays (the
+    inputs are not changed). t is the step number, 1 for the first step; m and v are the moments
+    after step t - 1 (zeros before the first). Every array decays here: AdamW.step passes
+    weight_decay 0 for arrays of ndim < 2. A weight_decay of exactly 0 skips the decay line, so
+    that it cannot turn a -0.0 into +0.0.
+
+    >>> p, m, v = adamw_update(np.array([1.0]), np.array([0.5]), np.zeros(1), np.zeros(1),
+    ...                        t=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
+    >>> p.round(6).tolist(), m.round(6).tolist(), v.round(6).tolist()  # first step: -lr sign(g)
+    ([0.9], [0.05], [0.00025])
+    """
+    if weight_decay:
+        p = p - lr * weight_decay * p  # decoupled decay: not part of the gradient, so not scaled
+    m = beta1 * m + (1 - beta1) * g  # running mean of g
+    v = beta2 * v + (1 - beta2) * g * g  # running mean of g squared
+    m_hat = m / (1 - beta1**t)  # bias corrections: m and v started at zero
+    v_hat = v / (1 - beta2**t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
 def clip_grad_norm(model, max_norm, names=None):
