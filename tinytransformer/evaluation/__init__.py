@@ -7,4 +7,5 @@ rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score
 classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
+cloze.py            fill in the blank: a GPT from the left, a masked LM from both sides
 """
