@@ -9,6 +9,7 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     spec.py       what an exercise is: cases, the library's reference, mistakes, hints
     transformer.py chapter 2.1's (heads split and merged, the parameter count, GPT-2's MLP,
                   the pre-LN block)
+    selfsupervised.py chapter 2.2's (next-token pairs, masked-LM targets, BERT's 80/10/10)
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)

@@ -1,11 +1,19 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools, transformer
+from tinytransformer.exercises import (
+    attention,
+    generation,
+    loss,
+    selfsupervised,
+    tools,
+    transformer,
+)
 
 EXERCISES = {
     ex.id: ex
     for ex in [
         *transformer.EXERCISES,
+        *selfsupervised.EXERCISES,
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,
