@@ -206,13 +206,26 @@ def _check_positions(ids, positions):
     return ids, positions
 
 
-def mlm_batch(data, split, batch_size, block_size, rng, tokenizer, mask_prob=0.15, **fractions):
+def mlm_batch(
+    data,
+    split,
+    batch_size,
+    block_size,
+    rng,
+    tokenizer,
+    mask_prob=0.15,
+    *,
+    mask_fraction=MASK_FRACTION,
+    random_fraction=RANDOM_FRACTION,
+):
     """A masked-LM batch of random windows from a token stream (a batching.TokenData).
 
     Returns Batch(inputs, targets): (B, T) int64 each, with no attention mask (windows cut from
     a stream have no padding). The window offsets and the masking both draw from rng, in that
-    order. fractions: mask_tokens' mask_fraction and random_fraction (BERT's 0.8 and 0.1).
+    order. mask_fraction and random_fraction are mask_tokens' (BERT's 0.8 and 0.1).
     """
     x, _, _ = data.get_batch(split, batch_size, block_size, rng)  # (B, T); next-token y unused
-    inputs, targets = mask_tokens(x, rng, tokenizer, mask_prob, **fractions)
+    inputs, targets = mask_tokens(
+        x, rng, tokenizer, mask_prob, mask_fraction=mask_fraction, random_fraction=random_fraction
+    )
     return Batch(inputs, targets)
