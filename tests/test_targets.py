@@ -117,6 +117,11 @@ def test_positions_are_checked():
         corrupt_at(ids, [0, 1], [0.5], [3, 3], 9)
     with pytest.raises(ValueError, match="random_ids: expected one id per position"):
         corrupt_at(ids, [0, 1], [0.85, 0.1], [3], 9)
+    with pytest.raises(ValueError, match="random_fraction: expected at most 1 - mask_fraction"):
+        corrupt_at(ids, [0], [0.5], [3], 9, mask_fraction=0.8, random_fraction=0.3)
+    # 0.8 + 0.2 is exactly 1 in floating point (1 - 0.8 is not 0.2): the split is allowed
+    inputs, _ = corrupt_at(ids, [0, 1], [0.5, 0.95], [3, 3], 9, random_fraction=0.2)
+    assert inputs.tolist() == [9, 3, 2, 3]
 
 
 def test_choose_positions_never_selects_special_tokens():

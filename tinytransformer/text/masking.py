@@ -87,7 +87,12 @@ def corrupt_at(
     """
     ids, positions = _check_positions(ids, positions)
     check_number("mask_fraction", mask_fraction, low=0.0, high=1.0)
-    check_number("random_fraction", random_fraction, low=0.0, high=1.0 - mask_fraction)
+    check_number("random_fraction", random_fraction, low=0.0, high=1.0)
+    if mask_fraction + random_fraction > 1.0:  # the sum, not 1 - mask_fraction: 0.8 + 0.2 is 1.0
+        raise ValueError(
+            f"random_fraction: expected at most 1 - mask_fraction, got {random_fraction} with "
+            f"mask_fraction {mask_fraction}"
+        )
     u = np.asarray(u, dtype=np.float64)  # (K,)
     if u.shape != positions.shape:
         raise ValueError(
