@@ -2308,6 +2308,238 @@ def adamw_right_loop(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     return p, m, v
 
 
+# --- 2.2.1 next_token_pairs(ids, block_size, starts) ----------------------------------------------
+
+
+def pairs_not_shifted(ids, block_size, starts):
+    x = np.array([ids[s : s + block_size] for s in starts])
+    return x, x.copy()
+
+
+def pairs_from_zero(ids, block_size, starts):
+    index = np.arange(len(starts))[:, None] + np.arange(block_size)
+    return ids[index], ids[index + 1]
+
+
+def pairs_x_shifted(ids, block_size, starts):
+    x = np.stack([ids[s + 1 : s + 1 + block_size] for s in starts])
+    y = np.stack([ids[s : s + block_size] for s in starts])
+    return x, y
+
+
+def pairs_y_too_long(ids, block_size, starts):
+    x = [list(ids[s : s + block_size]) for s in starts]
+    y = [list(ids[s + 1 : s + block_size + 2]) for s in starts]
+    return np.array(x), np.array(y)
+
+
+def pairs_y_wraps(ids, block_size, starts):
+    index = np.asarray(starts)[:, None] + np.arange(block_size)
+    return ids[index], np.roll(ids, -1)[index][:, ::-1]  # reversed by mistake
+
+
+def pairs_last_target_repeated(ids, block_size, starts):
+    x = np.array([ids[s : s + block_size] for s in starts])
+    y = np.concatenate([x[:, 1:], x[:, -1:]], axis=1)  # the last target is not in the window
+    return x, y
+
+
+def pairs_sorted_starts(ids, block_size, starts):
+    index = np.sort(starts)[:, None] + np.arange(block_size)
+    return ids[index], ids[index + 1]
+
+
+def pairs_right_loop(ids, block_size, starts):
+    N = len(starts)
+    x = np.zeros((N, block_size), dtype=np.int64)
+    y = np.zeros((N, block_size), dtype=np.int64)
+    for i in range(N):
+        for t in range(block_size):
+            x[i, t] = ids[starts[i] + t]
+            y[i, t] = ids[starts[i] + t + 1]
+    return x, y
+
+
+def pairs_right_sliding(ids, block_size, starts):
+    windows = np.lib.stride_tricks.sliding_window_view(ids, block_size + 1)  # (n - T, T + 1)
+    chosen = windows[np.asarray(starts)]
+    return chosen[:, :-1].copy(), chosen[:, 1:].copy()
+
+
+# --- 2.2.2 mlm_targets(ids, positions, mask_id) ---------------------------------------------------
+
+
+def targets_everywhere(ids, positions, mask_id):
+    inputs = ids.copy()
+    inputs[positions] = mask_id
+    return inputs, ids.copy()
+
+
+def targets_zero_elsewhere(ids, positions, mask_id):
+    inputs = ids.copy()
+    inputs[positions] = mask_id
+    targets = np.zeros_like(ids)
+    targets[positions] = ids[positions]
+    return inputs, targets
+
+
+def targets_after_masking(ids, positions, mask_id):
+    inputs = ids.copy()
+    inputs[positions] = mask_id
+    targets = np.full(len(ids), -100)
+    targets[positions] = inputs[positions]
+    return inputs, targets
+
+
+def targets_inverted(ids, positions, mask_id):
+    inputs = ids.copy()
+    inputs[positions] = mask_id
+    targets = ids.copy()
+    targets[positions] = -100
+    return inputs, targets
+
+
+def targets_in_place(ids, positions, mask_id):
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    ids[positions] = mask_id  # writes into the caller's array
+    return ids, targets
+
+
+def targets_first_position_only(ids, positions, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    if len(positions):
+        inputs[positions[0]] = mask_id
+        targets[positions[0]] = ids[positions[0]]
+    return inputs, targets
+
+
+def targets_mask_everything(ids, positions, mask_id):
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    return np.full_like(ids, mask_id), targets
+
+
+def targets_right_loop(ids, positions, mask_id):
+    chosen = set(int(p) for p in positions)
+    inputs = [mask_id if i in chosen else int(t) for i, t in enumerate(ids)]
+    targets = [int(t) if i in chosen else -100 for i, t in enumerate(ids)]
+    return np.array(inputs, dtype=np.int64), np.array(targets, dtype=np.int64)
+
+
+def targets_right_where(ids, positions, mask_id):
+    hidden = np.zeros(ids.shape, dtype=bool)
+    hidden[positions] = True
+    return np.where(hidden, mask_id, ids), np.where(hidden, ids, -100)
+
+
+# --- 2.2.3 mlm_corrupt(ids, positions, u, random_ids, mask_id) ------------------------------------
+
+
+def corrupt_targets_at_mask_only(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    for k, p in enumerate(positions):
+        if u[k] < 0.8:
+            inputs[p] = mask_id
+            targets[p] = ids[p]
+        elif u[k] < 0.9:
+            inputs[p] = random_ids[k]
+    return inputs, targets
+
+
+def corrupt_sorted(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    for k, p in enumerate(sorted(positions)):
+        targets[p] = ids[p]
+        if u[k] < 0.8:
+            inputs[p] = mask_id
+        elif u[k] < 0.9:
+            inputs[p] = random_ids[k]
+    return inputs, targets
+
+
+def corrupt_swapped(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    for k, p in enumerate(positions):
+        if u[k] < 0.8:
+            inputs[p] = mask_id
+        elif u[k] >= 0.9:
+            inputs[p] = random_ids[k]
+    return inputs, targets
+
+
+def corrupt_all_mask(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    inputs[positions] = mask_id
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    return inputs, targets
+
+
+def corrupt_mask_above(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    for k, p in enumerate(positions):
+        if u[k] > 0.2:  # 80% of the draws, but the wrong 80%
+            inputs[p] = mask_id
+        elif u[k] > 0.1:
+            inputs[p] = random_ids[k]
+    return inputs, targets
+
+
+def corrupt_random_by_position(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    order = np.argsort(positions)
+    for j, k in enumerate(order):  # random id j (by sorted position) instead of k
+        p = positions[k]
+        if u[k] < 0.8:
+            inputs[p] = mask_id
+        elif u[k] < 0.9:
+            inputs[p] = random_ids[j]
+    return inputs, targets
+
+
+def corrupt_targets_from_inputs(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    for k, p in enumerate(positions):
+        if u[k] < 0.8:
+            inputs[p] = mask_id
+        elif u[k] < 0.9:
+            inputs[p] = random_ids[k]
+    targets = np.full_like(ids, -100)
+    targets[positions] = inputs[positions]
+    return inputs, targets
+
+
+def corrupt_right_masks(ids, positions, u, random_ids, mask_id):
+    positions, u, random_ids = np.asarray(positions), np.asarray(u), np.asarray(random_ids)
+    inputs = ids.copy()
+    masked = u < 0.8
+    randomised = (u >= 0.8) & (u < 0.9)
+    inputs[positions[masked]] = mask_id
+    inputs[positions[randomised]] = random_ids[randomised]
+    targets = np.full_like(ids, -100)
+    targets[positions] = ids[positions]
+    return inputs, targets
+
+
+def corrupt_right_select(ids, positions, u, random_ids, mask_id):
+    inputs = ids.copy()
+    targets = np.full_like(ids, -100)
+    for p, draw, r in zip(positions, u, random_ids):
+        targets[p] = ids[p]
+        inputs[p] = np.select([draw < 0.8, draw < 0.9], [mask_id, r], ids[p])
+    return inputs, targets
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -2628,6 +2860,33 @@ WRONG = {
         (adamw_v_from_abs, None),
         (adamw_swapped_betas, None),
     ],
+    "2.2.1": [
+        (pairs_not_shifted, "y is x itself"),
+        (pairs_from_zero, "the starts ignored"),
+        (pairs_x_shifted, "x moved on instead of y"),
+        (pairs_y_too_long, "y one id longer than x"),
+        (pairs_y_wraps, None),
+        (pairs_last_target_repeated, None),
+        (pairs_sorted_starts, None),
+    ],
+    "2.2.2": [
+        (targets_everywhere, "targets hold the ids everywhere"),
+        (targets_zero_elsewhere, "0 instead of -100"),
+        (targets_after_masking, "targets read after masking"),
+        (targets_inverted, "targets the other way round"),
+        (targets_in_place, None),
+        (targets_first_position_only, None),
+        (targets_mask_everything, None),
+    ],
+    "2.2.3": [
+        (corrupt_targets_at_mask_only, "targets only at the [MASK]ed positions"),
+        (corrupt_sorted, "the draws applied to the positions in sorted order"),
+        (corrupt_swapped, "random and kept swapped"),
+        (corrupt_all_mask, "every chosen position [MASK]ed"),
+        (corrupt_mask_above, None),
+        (corrupt_random_by_position, None),
+        (corrupt_targets_from_inputs, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -2673,4 +2932,7 @@ RIGHT = {
     "2.3.3": [summary_right_loop, summary_right_statistics],
     "3.2.1": [stopping_right_loop, stopping_right_running_min],
     "3.2.2": [adamw_right_torch_form, adamw_right_loop],
+    "2.2.1": [pairs_right_loop, pairs_right_sliding],
+    "2.2.2": [targets_right_loop, targets_right_where],
+    "2.2.3": [corrupt_right_masks, corrupt_right_select],
 }

@@ -11,4 +11,5 @@ anatomy.py          a block taken apart: its sublayers as functions, the pre-LN 
 ablation.py         head ablation: the loss increase when one attention head is zeroed
 probe.py            mean pooling and its backward pass; a linear (ridge) probe per block
 statistics.py       a result over seeds: mean, sd (ddof=1) and standard error
+cloze.py            fill in the blank: a GPT from the left, a masked LM from both sides
 """

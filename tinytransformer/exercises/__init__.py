@@ -9,6 +9,7 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     spec.py       what an exercise is: cases, the library's reference, mistakes, hints
     transformer.py chapter 2.1's (heads split and merged, the parameter count, GPT-2's MLP,
                   the pre-LN block)
+    selfsupervised.py chapter 2.2's (next-token pairs, masked-LM targets, BERT's 80/10/10)
     transfer.py   chapter 2.3's (mean pooling and its backward pass, a result over seeds)
     pretraining.py chapter 3.1's (BPE's pair counts and merge, the learning-rate schedule)
     finetuning.py chapter 3.2's (the early-stopping rule, one AdamW step)

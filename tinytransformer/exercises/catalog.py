@@ -8,6 +8,7 @@ from tinytransformer.exercises import (
     generation,
     loss,
     pretraining,
+    selfsupervised,
     tools,
     transfer,
     transformer,
@@ -17,6 +18,7 @@ EXERCISES = {
     ex.id: ex
     for ex in [
         *transformer.EXERCISES,
+        *selfsupervised.EXERCISES,
         *transfer.EXERCISES,
         *pretraining.EXERCISES,
         *finetuning.EXERCISES,

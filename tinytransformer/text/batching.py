@@ -2,6 +2,7 @@
 examples -> one padded array with its attention mask.
 
     train_ids, val_ids = split_ids(ids)               # contiguous, no shuffle: no leakage
+    x, y = next_token_windows(ids, T, starts)         # the windows at given starts, (N, T) each
     data = TokenData(train_ids, val_ids)
     batch = data.get_batch("train", B, T, rng)        # a Batch: idx, targets (B, T) int64 each
     ids, attention_mask = pad_batch(sequences, pad_id, block_size)   # (N, T) each
@@ -56,6 +57,39 @@ def split_ids(ids, val_fraction=0.1):
     return ids[:n_train], ids[n_train:]
 
 
+def next_token_windows(ids, block_size, starts):
+    """Next-token targets from raw text: the window of `block_size` ids at each start, and the
+    same window moved one id on, its targets -> (x, y), (N, T) int64 each, N = len(starts).
+
+    x[i] = ids[s : s + T] and y[i] = ids[s + 1 : s + T + 1] for s = starts[i], so y[i, t] is the
+    id that follows x[i, t]: every position of a window is one training example, and no label
+    comes from anywhere but the text itself. A start must leave room for the window's last
+    target: 0 <= s <= len(ids) - T - 1.
+
+    >>> x, y = next_token_windows(np.array([5, 6, 7, 8, 9]), 3, [0, 1])
+    >>> x.tolist(), y.tolist()
+    ([[5, 6, 7], [6, 7, 8]], [[6, 7, 8], [7, 8, 9]])
+    """
+    ids = _checked_ids("ids", ids)  # not copied: get_batch calls this for every batch
+    check_count("block_size", block_size, low=1)
+    starts = np.asarray(starts)
+    if starts.ndim != 1 or (starts.size and not np.issubdtype(starts.dtype, np.integer)):
+        raise ValueError(
+            f"starts: expected a 1-d sequence of integer offsets, got dtype {starts.dtype} "
+            f"shape {starts.shape}"
+        )
+    last = len(ids) - block_size - 1  # the largest start whose targets still fit
+    if starts.size and (starts.min() < 0 or starts.max() > last):
+        bad = starts[(starts < 0) | (starts > last)][0]
+        raise ValueError(
+            f"starts: expected offsets in [0, {last}] (len(ids) {len(ids)} - block_size "
+            f"{block_size} - 1), got {bad}"
+        )
+    index = starts.astype(np.int64)[:, None] + np.arange(block_size)  # (N, T)
+    x = ids[index].astype(np.int64, copy=False)  # (N, T): fancy indexing made a new array
+    return x, ids[index + 1].astype(np.int64, copy=False)  # (N, T)
+
+
 class TokenData:
     """Train and validation token streams, and random (x, y) windows drawn from them.
 
@@ -91,14 +125,18 @@ class TokenData:
             )
         # Offsets o in [0, N - T - 1], so the target window o+1 .. o+T still fits.
         offsets = rng.integers(0, len(ids) - block_size, size=batch_size)  # (B,)
-        index = offsets[:, None] + np.arange(block_size)  # (B, T)
-        return Batch(ids[index], ids[index + 1])  # (B, T), (B, T)
+        return Batch(*next_token_windows(ids, block_size, offsets))  # (B, T), (B, T)
 
     def __repr__(self):
         return f"TokenData(train={len(self.train_ids)} tokens, val={len(self.val_ids)} tokens)"
 
 
 def _as_id_array(name, ids):
+    return _checked_ids(name, ids).astype(np.int64)  # a copy: the caller's array is not kept
+
+
+def _checked_ids(name, ids):
+    """ids as an array, checked to be 1-d integers >= 0 (no copy)."""
     ids = np.asarray(ids)
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         raise ValueError(
@@ -107,7 +145,7 @@ def _as_id_array(name, ids):
         )
     if ids.size and ids.min() < 0:
         raise ValueError(f"{name}: expected ids >= 0, got {ids.min()}")
-    return ids.astype(np.int64)
+    return ids
 
 
 def pad_batch(sequences, pad_id, block_size):
