@@ -12,6 +12,8 @@
     masking.py      masked-LM targets (BERT's rule)
     dataset.py      prepare_data: all of the above in one call
     topic_task.py   the labelled task for fine-tuning (which kind of doc a paragraph is from)
+    ngram.py        counting models: unigram and bigram counts, add-alpha NLL, sampling
+    features.py     hand-made features: a word vocabulary and the bag of words
 
 Text imports no model.
 """

@@ -6,6 +6,7 @@ schedule.py     the learning rate: linear warm-up, cosine decay
 loop.py         the one training loop: train_step, evaluation, best weights, early stopping
 pretrain.py     a pretraining run: data, metrics.jsonl, checkpoints, exact resume
 finetune.py     a fine-tuning run: the classifier on the topic task, test scores
+bow_classifier.py  logistic regression on bag-of-words features, the baseline before pretraining
 checkpoint.py   .npz checkpoints without pickle, written atomically
 metrics.py      a run's metrics.jsonl: rows appended one at a time, a torn last line dropped
 rundir.py       the run's folder: one writer at a time, nothing replaced unasked
