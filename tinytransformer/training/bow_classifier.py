@@ -52,16 +52,12 @@ class BowClassifier:
         self.training = True
         self._cache = None
 
-    def train(self):
-        self.training = True
+    def train(self, mode=True):
+        self.training = mode  # no dropout here: the mode only keeps the loop's contract
         return self
 
     def eval(self):
-        self.training = False
-        return self
-
-    def num_parameters(self):
-        return sum(p.size for p in self.params.values())
+        return self.train(False)
 
     def __call__(self, x, targets=None, attention_mask=None):
         """x (N, V) float features, targets (N,) int class ids or None -> (logits (N, K), mean
