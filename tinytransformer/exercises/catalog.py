@@ -1,10 +1,11 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools, transformer
+from tinytransformer.exercises import attention, background, generation, loss, tools, transformer
 
 EXERCISES = {
     ex.id: ex
     for ex in [
+        *background.EXERCISES,
         *transformer.EXERCISES,
         *attention.EXERCISES,
         *loss.EXERCISES,
