@@ -60,12 +60,14 @@ def unigram_log_probs(counts, alpha):
 
 def bigram_log_probs(counts, alpha):
     """counts (V, V) -> (V, V) float64: row a is ln p(. | a) = ln((n(a, .) + alpha) / (n(a) +
-    alpha V)). A row never seen in training (n(a) = 0) is the uniform distribution when alpha > 0.
+    alpha V)). A row never seen in training (n(a) = 0) is the uniform distribution when alpha > 0
+    and undefined (nan) when alpha = 0.
     """
     counts = np.asarray(counts, dtype=np.float64)  # (V, V)
     alpha = _alpha(alpha, counts)
     row_totals = counts.sum(axis=1, keepdims=True)  # (V, 1): n(a)
-    with np.errstate(divide="ignore"):  # alpha = 0 leaves unseen pairs at ln 0 = -inf
+    # alpha = 0 leaves unseen pairs at ln 0 = -inf, and a row never seen at all undefined (nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(counts + alpha) - np.log(row_totals + alpha * counts.shape[1])  # (V, V)
 
 
