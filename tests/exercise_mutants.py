@@ -2540,8 +2540,212 @@ def corrupt_right_select(ids, positions, u, random_ids, mask_id):
     return inputs, targets
 
 
+# --- 1.1 bigram_counts(ids, vocab_size) -----------------------------------------------------------
+
+
+def bigram_counts_transposed(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    for i in range(len(ids) - 1):
+        counts[ids[i + 1], ids[i]] += 1
+    return counts
+
+
+def bigram_counts_fancy_index(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=int)
+    counts[ids[:-1], ids[1:]] += 1
+    return counts
+
+
+def bigram_counts_wraps_around(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    for a, b in zip(ids, np.roll(ids, -1)):
+        counts[a, b] += 1
+    return counts
+
+
+def bigram_counts_same_position(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    np.add.at(counts, (ids, ids), 1)
+    return counts
+
+
+def bigram_counts_as_floats(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size))
+    np.add.at(counts, (ids[:-1], ids[1:]), 1.0)
+    return counts
+
+
+def bigram_counts_skips_first(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    for i in range(1, len(ids) - 1):
+        counts[ids[i], ids[i + 1]] += 1
+    return counts
+
+
+def bigram_counts_right_loop(ids, vocab_size):
+    counts = np.zeros((vocab_size, vocab_size), dtype=np.int64)
+    for a, b in zip(ids[:-1].tolist(), ids[1:].tolist()):
+        counts[a][b] += 1
+    return counts
+
+
+def bigram_counts_right_bincount(ids, vocab_size):
+    flat = np.bincount(ids[:-1] * vocab_size + ids[1:], minlength=vocab_size**2)
+    return flat.reshape(vocab_size, vocab_size)
+
+
+# --- 1.2 bigram_nll(counts, ids, alpha) -----------------------------------------------------------
+
+
+def bigram_nll_alpha_once(counts, ids, alpha):
+    p = (counts + alpha) / (counts.sum(axis=1, keepdims=True) + alpha)
+    return float(-np.mean(np.log(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_summed(counts, ids, alpha):
+    V = counts.shape[0]
+    p = (counts + alpha) / (counts.sum(axis=1, keepdims=True) + alpha * V)
+    return float(-np.sum(np.log(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_over_n(counts, ids, alpha):
+    V = counts.shape[0]
+    p = (counts + alpha) / (counts.sum(axis=1, keepdims=True) + alpha * V)
+    return float(-np.sum(np.log(p[ids[:-1], ids[1:]])) / len(ids))
+
+
+def bigram_nll_bits(counts, ids, alpha):
+    V = counts.shape[0]
+    p = (counts + alpha) / (counts.sum(axis=1, keepdims=True) + alpha * V)
+    return float(-np.mean(np.log2(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_transposed(counts, ids, alpha):
+    V = counts.shape[0]
+    c = counts.T
+    p = (c + alpha) / (c.sum(axis=1, keepdims=True) + alpha * V)
+    return float(-np.mean(np.log(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_column_totals(counts, ids, alpha):
+    V = counts.shape[0]
+    p = (counts + alpha) / (counts.sum(axis=0, keepdims=True) + alpha * V)
+    return float(-np.mean(np.log(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_no_smoothing_on_top(counts, ids, alpha):
+    V = counts.shape[0]
+    p = (counts + 1e-12) / (counts.sum(axis=1, keepdims=True) + alpha * V)
+    return float(-np.mean(np.log(p[ids[:-1], ids[1:]])))
+
+
+def bigram_nll_right_loop(counts, ids, alpha):
+    V = len(counts)
+    total = 0.0
+    for a, b in zip(ids[:-1], ids[1:]):
+        total += -math.log((counts[a, b] + alpha) / (counts[a].sum() + alpha * V))
+    return total / (len(ids) - 1)
+
+
+def bigram_nll_right_log_difference(counts, ids, alpha):
+    V = counts.shape[1]
+    a, b = ids[:-1], ids[1:]
+    rows = counts.sum(axis=1)
+    return float(np.mean(np.log(rows[a] + alpha * V) - np.log(counts[a, b] + alpha)))
+
+
+# --- 1.3 bag_of_words(docs, vocab_size) -----------------------------------------------------------
+
+
+def bow_raw_counts(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        for t in doc:
+            out[i, t] += 1
+    return out
+
+
+def bow_fancy_index(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        out[i, doc] += 1
+    return out
+
+
+def bow_distinct(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        if doc:
+            out[i] = np.bincount(doc, minlength=vocab_size) / len(set(doc))
+    return out
+
+
+def bow_empty_is_nan(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        with np.errstate(invalid="ignore"):
+            out[i] = np.bincount(np.array(doc, dtype=int), minlength=vocab_size) / len(doc)
+    return out
+
+
+def bow_divided_by_vocab(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        out[i] = np.bincount(np.array(doc, dtype=int), minlength=vocab_size) / vocab_size
+    return out
+
+
+def bow_presence(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        if doc:
+            out[i, doc] = 1.0 / len(doc)
+    return out
+
+
+def bow_right_loop(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        for t in doc:
+            out[i, t] += 1.0 / len(doc)
+    return out
+
+
+def bow_right_add_at(docs, vocab_size):
+    out = np.zeros((len(docs), vocab_size))
+    for i, doc in enumerate(docs):
+        np.add.at(out[i], doc, 1.0)
+    lengths = np.array([max(len(d), 1) for d in docs], dtype=float).reshape(-1, 1)
+    return out / lengths
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
+    "1.1": [
+        (bigram_counts_transposed, "transposed: counts[b, a] for a followed by b"),
+        (bigram_counts_fancy_index, "counts[ids[:-1], ids[1:]] += 1: a repeated pair counted once"),
+        (bigram_counts_wraps_around, "the last id counted as followed by the first (np.roll)"),
+        (bigram_counts_same_position, None),
+        (bigram_counts_as_floats, None),
+        (bigram_counts_skips_first, None),
+    ],
+    "1.2": [
+        (bigram_nll_alpha_once, "alpha added once to the row's total instead of alpha * V"),
+        (bigram_nll_summed, "summed over the transitions, not averaged"),
+        (bigram_nll_over_n, "divided by len(ids) instead of the len(ids) - 1 transitions"),
+        (bigram_nll_bits, "in bits (log base 2) instead of nats"),
+        (bigram_nll_transposed, "the counts read as counts[b, a]"),
+        (bigram_nll_column_totals, None),
+        (bigram_nll_no_smoothing_on_top, None),
+    ],
+    "1.3": [
+        (bow_raw_counts, "raw counts, not divided by the doc's length"),
+        (bow_fancy_index, "out[i, doc] += 1: a repeated id counted once"),
+        (bow_distinct, "divided by the number of distinct ids, not the doc's length"),
+        (bow_empty_is_nan, None),
+        (bow_divided_by_vocab, None),
+        (bow_presence, None),
+    ],
     "4.1.1": [
         (softmax_no_max, "no max subtraction"),
         (softmax_row_min, "the row's minimum subtracted instead of its maximum"),
@@ -2891,6 +3095,9 @@ WRONG = {
 
 # exercise id -> [answers that are right another way than the notebook's]
 RIGHT = {
+    "1.1": [bigram_counts_right_loop, bigram_counts_right_bincount],
+    "1.2": [bigram_nll_right_loop, bigram_nll_right_log_difference],
+    "1.3": [bow_right_loop, bow_right_add_at],
     "4.1.1": [softmax_right_by_rows, softmax_right_logsumexp, softmax_right_flattened],
     "4.1.2": [
         softmax_backward_right_jacobian,

@@ -7,6 +7,7 @@ and `### END SOLUTION`, followed by `check("4.1.3", attention)`; the student's c
 outside the student's code (grading.py), so nothing a notebook does can change it.
 
     spec.py       what an exercise is: cases, the library's reference, mistakes, hints
+    background.py chapter 1's (bigram counts, the add-alpha bigram loss, the bag of words)
     transformer.py chapter 2.1's (heads split and merged, the parameter count, GPT-2's MLP,
                   the pre-LN block)
     selfsupervised.py chapter 2.2's (next-token pairs, masked-LM targets, BERT's 80/10/10)

@@ -3,6 +3,7 @@
 from tinytransformer.exercises import (
     applications,
     attention,
+    background,
     evaluating,
     finetuning,
     generation,
@@ -17,6 +18,7 @@ from tinytransformer.exercises import (
 EXERCISES = {
     ex.id: ex
     for ex in [
+        *background.EXERCISES,
         *transformer.EXERCISES,
         *selfsupervised.EXERCISES,
         *transfer.EXERCISES,

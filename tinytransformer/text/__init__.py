@@ -16,6 +16,8 @@
     python_source.py  the stdlib's top-level modules as a code corpus, held out by file;
                     function headers, completions cut where a function ends, a counting baseline
     summaries.py    docstring body -> first line pairs (held out by file), the lead baseline
+    ngram.py        counting models: unigram and bigram counts, add-alpha NLL, sampling
+    features.py     hand-made features: a word vocabulary and the bag of words
 
 Text imports no model.
 """

@@ -7,6 +7,7 @@ loop.py         the one training loop: train_step, evaluation, best weights, ear
 stopping.py     the early-stopping rule: (best, stop) from the validation losses and a patience
 pretrain.py     a pretraining run: data, metrics.jsonl, checkpoints, exact resume
 finetune.py     a fine-tuning run: the classifier on the topic task, test scores
+bow_classifier.py  logistic regression on bag-of-words features, the baseline before pretraining
 checkpoint.py   .npz checkpoints without pickle, written atomically
 metrics.py      a run's metrics.jsonl: rows appended one at a time, a torn last line dropped
 rundir.py       the run's folder: one writer at a time, nothing replaced unasked
