@@ -13,6 +13,8 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)
     tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
+    trends.py     chapter 8's (a power law fitted to losses, a canary's exposure, the entropy
+                  of softmax(logits / temperature))
     catalog.py    every exercise by id
     wire.py       inputs and outputs as plain arrays and JSON (specs for models, files)
     monitor.py    running an answer and seeing whether it calls the library's answer

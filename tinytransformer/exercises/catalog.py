@@ -1,6 +1,6 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools, transformer
+from tinytransformer.exercises import attention, generation, loss, tools, transformer, trends
 
 EXERCISES = {
     ex.id: ex
@@ -10,6 +10,7 @@ EXERCISES = {
         *loss.EXERCISES,
         *generation.EXERCISES,
         *tools.EXERCISES,
+        *trends.EXERCISES,
     ]
 }
 
