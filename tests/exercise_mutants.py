@@ -8,6 +8,7 @@ check(), on several seeds.
 import json
 import math
 import struct
+from collections import Counter
 
 import numpy as np
 
@@ -924,6 +925,234 @@ def generate_text_right_loop(model, tokenizer, prompt, n):
     return tokenizer.decode(ids)
 
 
+# --- 6.1 rouge_n(candidate, reference, n) ---------------------------------------------------------
+
+
+def _ngram_list(tokens, n):
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def rouge_n_unclipped(candidate, reference, n):
+    cand = _ngram_list(candidate, n)
+    ref = _ngram_list(reference, n)
+    hits = len([g for g in cand if g in ref])
+    p = hits / len(cand) if cand else 0.0
+    r = hits / len(ref) if ref else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def rouge_n_swapped(candidate, reference, n):
+    c = Counter(_ngram_list(candidate, n))
+    r = Counter(_ngram_list(reference, n))
+    overlap = sum((c & r).values())
+    precision = overlap / max(sum(r.values()), 1)
+    recall = overlap / max(sum(c.values()), 1)
+    f = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f
+
+
+def rouge_n_sets(candidate, reference, n):
+    c, r = set(_ngram_list(candidate, n)), set(_ngram_list(reference, n))
+    both = len(c & r)
+    p = both / len(c) if c else 0.0
+    rec = both / len(r) if r else 0.0
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_arithmetic_f(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum(min(k, r[g]) for g, k in c.items())
+    p = overlap / sum(c.values()) if c else 0.0
+    rec = overlap / sum(r.values()) if r else 0.0
+    return p, rec, (p + rec) / 2
+
+
+def rouge_n_unigrams_always(candidate, reference, n):
+    c, r = Counter(candidate), Counter(reference)  # forgot n
+    overlap = sum((c & r).values())
+    p = overlap / len(candidate) if candidate else 0.0
+    rec = overlap / len(reference) if reference else 0.0
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_off_by_one(candidate, reference, n):
+    c = Counter(tuple(candidate[i : i + n]) for i in range(len(candidate) - n))
+    r = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n))
+    overlap = sum((c & r).values())
+    p = overlap / max(sum(c.values()), 1)
+    rec = overlap / max(sum(r.values()), 1)
+    return p, rec, (2 * p * rec / (p + rec) if p + rec else 0.0)
+
+
+def rouge_n_nan_when_empty(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum((c & r).values())
+    with np.errstate(all="ignore"):
+        p = np.float64(overlap) / np.float64(sum(c.values()))
+        rec = np.float64(overlap) / np.float64(sum(r.values()))
+        return p, rec, 2 * p * rec / (p + rec)
+
+
+def rouge_n_right_loops(candidate, reference, n):
+    cand, ref = _ngram_list(candidate, n), _ngram_list(reference, n)
+    left = list(ref)
+    overlap = 0
+    for g in cand:  # match each candidate n-gram to an unused reference one
+        if g in left:
+            left.remove(g)
+            overlap += 1
+    p = overlap / len(cand) if cand else 0.0
+    r = overlap / len(ref) if ref else 0.0
+    return p, r, (0.0 if p + r == 0 else 2 / (1 / p + 1 / r))
+
+
+def rouge_n_right_counter(candidate, reference, n):
+    c, r = Counter(_ngram_list(candidate, n)), Counter(_ngram_list(reference, n))
+    overlap = sum(min(count, r[g]) for g, count in c.items())
+    nc, nr = sum(c.values()), sum(r.values())
+    p = overlap / nc if nc else 0.0
+    rec = overlap / nr if nr else 0.0
+    f = 2 * overlap / (nc + nr) if nc + nr else 0.0  # the same as 2PR/(P+R)
+    return p, rec, f
+
+
+# --- 6.2 distinct_n(texts, n) ---------------------------------------------------------------------
+
+
+def distinct_joined(texts, n):
+    tokens = [t for text in texts for t in text]
+    grams = _ngram_list(tokens, n)
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def distinct_mean_per_text(texts, n):
+    scores = []
+    for text in texts:
+        grams = _ngram_list(text, n)
+        if grams:
+            scores.append(len(set(grams)) / len(grams))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def distinct_summed(texts, n):
+    distinct = total = 0
+    for text in texts:
+        grams = _ngram_list(text, n)
+        distinct += len(set(grams))
+        total += len(grams)
+    return distinct / total if total else 0.0
+
+
+def distinct_over_tokens(texts, n):
+    grams = [g for text in texts for g in _ngram_list(text, n)]
+    tokens = sum(len(t) for t in texts)
+    return len(set(grams)) / tokens if tokens else 0.0
+
+
+def distinct_count_only(texts, n):
+    return float(len({g for text in texts for g in _ngram_list(text, n)}))
+
+
+def distinct_mean_with_empty(texts, n):
+    scores = []
+    for text in texts:
+        grams = _ngram_list(text, n)
+        scores.append(len(set(grams)) / len(grams) if grams else 0.0)
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def distinct_right_dict(texts, n):
+    seen = {}
+    for text in texts:
+        for i in range(len(text) - n + 1):
+            gram = tuple(text[i : i + n])
+            seen[gram] = seen.get(gram, 0) + 1
+    total = sum(seen.values())
+    return len(seen) / total if total > 0 else 0.0
+
+
+def distinct_right_counter(texts, n):
+    pool = Counter()
+    for text in texts:
+        pool.update(zip(*(text[k:] for k in range(n))))
+    return len(pool) / sum(pool.values()) if pool else 0.0
+
+
+# --- 6.3 macro_f1(confusion) ----------------------------------------------------------------------
+
+
+def macro_f1_skip_empty(confusion):
+    scores = []
+    for k in range(len(confusion)):
+        tp = confusion[k, k]
+        fp = confusion[:, k].sum() - tp
+        fn = confusion[k, :].sum() - tp
+        if 2 * tp + fp + fn > 0:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def macro_f1_micro(confusion):
+    tp = np.trace(confusion)
+    fp = confusion.sum() - tp
+    fn = confusion.sum() - tp
+    return float(2 * tp / (2 * tp + fp + fn))
+
+
+def macro_f1_of_means(confusion):
+    tp = np.diag(confusion)
+    with np.errstate(all="ignore"):
+        precision = np.nan_to_num(tp / confusion.sum(axis=0))
+        recall = np.nan_to_num(tp / confusion.sum(axis=1))
+    p, r = precision.mean(), recall.mean()
+    return float(2 * p * r / (p + r)) if p + r else 0.0
+
+
+def macro_f1_weighted(confusion):
+    tp = np.diag(confusion)
+    den = confusion.sum(axis=0) + confusion.sum(axis=1)
+    f1 = np.divide(2 * tp, den, out=np.zeros(len(tp)), where=den > 0)
+    support = confusion.sum(axis=1)
+    return float((f1 * support).sum() / support.sum())
+
+
+def macro_f1_no_factor_two(confusion):
+    tp = np.diag(confusion)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    den = tp + fp + fn
+    return float(np.mean(np.divide(tp, den, out=np.zeros(len(tp)), where=den > 0)))  # Jaccard
+
+
+def macro_f1_nan(confusion):
+    tp = np.diag(confusion)
+    with np.errstate(all="ignore"):
+        f1 = 2 * tp / (confusion.sum(axis=0) + confusion.sum(axis=1))
+    return float(np.mean(f1))
+
+
+def macro_f1_right_loop(confusion):
+    K = confusion.shape[0]
+    total = 0.0
+    for k in range(K):
+        tp = confusion[k, k]
+        fp = sum(confusion[j, k] for j in range(K) if j != k)
+        fn = sum(confusion[k, j] for j in range(K) if j != k)
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        total += 2 * p * r / (p + r) if p + r else 0.0  # the harmonic mean of P and R
+    return total / K
+
+
+def macro_f1_right_vector(confusion):
+    cm = np.asarray(confusion, dtype=float)
+    tp = np.diag(cm)
+    den = 2 * tp + (cm.sum(0) - tp) + (cm.sum(1) - tp)
+    f1 = np.zeros_like(tp)
+    f1[den > 0] = 2 * tp[den > 0] / den[den > 0]
+    return float(f1.mean())
+
+
 # --- 7.1 conv1d_to_linear(weight) -----------------------------------------------------------------
 
 
@@ -1464,6 +1693,461 @@ def entropy_right_logsumexp(logits, temperature):
     return out
 
 
+# --- 3.1.1 pair_counts(ids) -----------------------------------------------------------------------
+
+
+def pairs_stride_two(ids):
+    counts = {}
+    for i in range(0, len(ids) - 1, 2):
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def pairs_as_a_set(ids):
+    return {pair: 1 for pair in set(zip(ids, ids[1:]))}
+
+
+def pairs_wrapped(ids):
+    counts = {}
+    for i in range(len(ids)):
+        pair = (ids[i], ids[(i + 1) % len(ids)])
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def pairs_unordered(ids):
+    counts = {}
+    for a, b in zip(ids, ids[1:]):
+        key = (min(a, b), max(a, b))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def pairs_counter(ids):
+    from collections import Counter
+
+    return Counter(zip(ids, ids[1:]))  # a Counter, not the dict asked for
+
+
+def pairs_lists_as_keys(ids):
+    counts = {}
+    for i in range(len(ids) - 1):
+        key = str([ids[i], ids[i + 1]])  # a list cannot be a key, so its text is
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def pairs_one_short(ids):
+    counts = {}
+    for i in range(len(ids) - 2):  # off by one: the last pair is missed
+        counts[(ids[i], ids[i + 1])] = counts.get((ids[i], ids[i + 1]), 0) + 1
+    return counts
+
+
+def pairs_right_counter(ids):
+    from collections import Counter
+
+    return dict(Counter(zip(ids, ids[1:])))
+
+
+def pairs_right_index_loop(ids):
+    counts = {}
+    for i in range(1, len(ids)):
+        if (ids[i - 1], ids[i]) in counts:
+            counts[(ids[i - 1], ids[i])] += 1
+        else:
+            counts[(ids[i - 1], ids[i])] = 1
+    return counts
+
+
+# --- 3.1.2 merge_pair(ids, pair, new_id) ----------------------------------------------------------
+
+
+def merge_step_one(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+        else:
+            out.append(ids[i])
+        i += 1
+    return out
+
+
+def merge_from_the_right(ids, pair, new_id):
+    out, i = [], len(ids) - 1
+    while i >= 0:
+        if i > 0 and ids[i - 1] == pair[0] and ids[i] == pair[1]:
+            out.insert(0, new_id)
+            i -= 2
+        else:
+            out.insert(0, ids[i])
+            i -= 1
+    return out
+
+
+def merge_first_only(ids, pair, new_id):
+    for i in range(len(ids) - 1):
+        if (ids[i], ids[i + 1]) == tuple(pair):
+            return ids[:i] + [new_id] + ids[i + 2 :]
+    return list(ids)
+
+
+def merge_either_order(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) in (tuple(pair), tuple(pair)[::-1]):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_drops_last(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids) - 1:
+        if ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def merge_as_tuple(ids, pair, new_id):
+    out, i = (), 0
+    while i < len(ids):
+        if ids[i : i + 2] == list(pair):
+            out, i = out + (new_id,), i + 2
+        else:
+            out, i = out + (ids[i],), i + 1
+    return out
+
+
+def merge_as_array(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return np.array(out, dtype=np.int64)
+
+
+def merge_right_for_loop(ids, pair, new_id):
+    out, skip = [], False
+    for i, x in enumerate(ids):
+        if skip:
+            skip = False
+            continue
+        if i + 1 < len(ids) and (x, ids[i + 1]) == tuple(pair):
+            out.append(new_id)
+            skip = True
+        else:
+            out.append(x)
+    return out
+
+
+def merge_right_recursive(ids, pair, new_id):
+    if len(ids) < 2:
+        return list(ids)
+    if ids[0] == pair[0] and ids[1] == pair[1]:
+        return [new_id] + merge_right_recursive(ids[2:], pair, new_id)
+    return [ids[0]] + merge_right_recursive(ids[1:], pair, new_id)
+
+
+# --- 3.1.3 get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr) ------------------------
+
+
+def _cosine(it, warmup_iters, lr_decay_iters):
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return 0.5 * (1.0 + math.cos(math.pi * ratio))
+
+
+def lr_warmup_from_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * it / warmup_iters
+    if it >= lr_decay_iters:
+        return min_lr
+    return min_lr + _cosine(it, warmup_iters, lr_decay_iters) * (learning_rate - min_lr)
+
+
+def lr_warmup_peaks_early(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / warmup_iters
+    if it >= lr_decay_iters:
+        return min_lr
+    return min_lr + _cosine(it, warmup_iters, lr_decay_iters) * (learning_rate - min_lr)
+
+
+def lr_decay_to_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return 0.0
+    return _cosine(it, warmup_iters, lr_decay_iters) * learning_rate
+
+
+def lr_linear(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + (1 - ratio) * (learning_rate - min_lr)
+
+
+def lr_ratio_from_zero(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    coeff = 0.5 * (1.0 + math.cos(math.pi * it / lr_decay_iters))
+    return min_lr + coeff * (learning_rate - min_lr)
+
+
+def lr_divides_first(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)  # 0 / 0 when they are equal
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+
+def lr_cosine_of_a_quarter(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + math.cos(math.pi / 2 * ratio) * (learning_rate - min_lr)
+
+
+def lr_right_sin_squared(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    # 0.5 (1 + cos(pi r)) = cos^2(pi r / 2)
+    return min_lr + math.cos(math.pi * ratio / 2) ** 2 * (learning_rate - min_lr)
+
+
+def lr_right_numpy(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    r = np.clip((it - warmup_iters) / (lr_decay_iters - warmup_iters), 0.0, 1.0)
+    return float(min_lr + (learning_rate - min_lr) * (1 + np.cos(np.pi * r)) / 2)
+
+
+# --- 9.1 clipped_precision(candidate, references, n) ---------------------------------------------
+
+
+def _student_grams(tokens, n):
+    grams = {}
+    for i in range(len(tokens) - n + 1):
+        g = tuple(tokens[i : i + n])
+        grams[g] = grams.get(g, 0) + 1
+    return grams
+
+
+def clipped_no_clip(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    ref_grams = set()
+    for ref in references:
+        ref_grams |= set(_student_grams(ref, n))
+    return sum(c for g, c in grams.items() if g in ref_grams), sum(grams.values())
+
+
+def clipped_sum_of_references(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = {}
+    for ref in references:
+        for g, c in _student_grams(ref, n).items():
+            limit[g] = limit.get(g, 0) + c
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), sum(grams.values())
+
+
+def clipped_first_reference(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = _student_grams(references[0], n) if references else {}
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), sum(grams.values())
+
+
+def clipped_distinct(candidate, references, n):
+    grams = set(_student_grams(candidate, n))
+    refs = set()
+    for ref in references:
+        refs |= set(_student_grams(ref, n))
+    return len(grams & refs), len(grams)
+
+
+def clipped_total_as_length(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    limit = {}
+    for ref in references:
+        for g, c in _student_grams(ref, n).items():
+            limit[g] = max(limit.get(g, 0), c)
+    return sum(min(c, limit.get(g, 0)) for g, c in grams.items()), len(candidate)
+
+
+def clipped_precision_ratio(candidate, references, n):
+    matches, total = clipped_right_loops(candidate, references, n)
+    return matches / total if total else 0.0
+
+
+def clipped_right_loops(candidate, references, n):
+    grams = _student_grams(candidate, n)
+    matches = 0
+    for g, c in grams.items():
+        best = 0
+        for ref in references:
+            best = max(best, _student_grams(ref, n).get(g, 0))
+        matches += min(c, best)
+    return matches, sum(grams.values())
+
+
+def clipped_right_counter(candidate, references, n):
+    cand = Counter(zip(*(candidate[i:] for i in range(n)), strict=False))
+    best = Counter()
+    for ref in references:
+        best |= Counter(zip(*(ref[i:] for i in range(n)), strict=False))
+    return sum((cand & best).values()), sum(cand.values())
+
+
+# --- 9.2 brevity_penalty(c, r) --------------------------------------------------------------------
+
+
+def bp_inverted(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else math.exp(1 - c / r)
+
+
+def bp_always(c, r):
+    if c == 0:
+        return 0.0
+    return math.exp(1 - r / c)
+
+
+def bp_sacrebleu_empty(c, r):
+    if c >= r:
+        return 1.0
+    return math.exp(1 - r / c) if c > 0 else 0.0
+
+
+def bp_no_one(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else math.exp(-r / c)
+
+
+def bp_linear(c, r):
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else c / r
+
+
+def bp_divides_by_zero(c, r):
+    return 1.0 if c > r else math.exp(1 - r / c)
+
+
+def bp_right_min(c, r):
+    return math.exp(min(0.0, 1 - r / c)) if c else 0.0
+
+
+def bp_right_numpy(c, r):
+    if c <= 0:
+        return 0.0
+    return float(np.exp(1.0 - r / c)) if c <= r else 1.0
+
+
+# --- 9.3 inverted_dropout(x, p, u) ----------------------------------------------------------------
+
+
+def dropout_not_rescaled(x, p, u):
+    return np.where(u >= p, x, 0.0)
+
+
+def dropout_times_keep(x, p, u):
+    return x * (u >= p) * (1 - p)
+
+
+def dropout_kept_below(x, p, u):
+    return x * (u < p) / (1 - p)
+
+
+def dropout_strict(x, p, u):
+    return np.where(u > p, x / (1 - p), 0.0)
+
+
+def dropout_by_p(x, p, u):
+    return x * (u >= p) / max(p, 1e-12)
+
+
+def dropout_in_place(x, p, u):
+    x[u < p] = 0.0
+    x /= 1 - p
+    return x
+
+
+def dropout_right_where(x, p, u):
+    return np.where(u >= p, x / (1.0 - p), 0.0)
+
+
+def dropout_right_mask(x, p, u):
+    mask = (u >= p).astype(x.dtype)
+    return mask * x * (1.0 / (1.0 - p))
+
+
+# --- 9.4 corpus_perplexity(batch_mean_nll, batch_token_counts) -----------------------------------
+
+
+def ppl_unweighted(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.mean(batch_mean_nll)))
+
+
+def ppl_mean_of_perplexities(batch_mean_nll, batch_token_counts):
+    return float(np.mean([math.exp(v) for v in batch_mean_nll]))
+
+
+def ppl_weighted_perplexities(batch_mean_nll, batch_token_counts):
+    total = sum(int(n) * math.exp(v) for v, n in zip(batch_mean_nll, batch_token_counts))
+    return total / sum(int(n) for n in batch_token_counts)
+
+
+def ppl_by_batches(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.sum(batch_mean_nll * batch_token_counts) / len(batch_mean_nll)))
+
+
+def ppl_nll_only(batch_mean_nll, batch_token_counts):
+    return float(np.dot(batch_mean_nll, batch_token_counts) / np.sum(batch_token_counts))
+
+
+def ppl_base_two(batch_mean_nll, batch_token_counts):
+    return float(2 ** (np.dot(batch_mean_nll, batch_token_counts) / np.sum(batch_token_counts)))
+
+
+def ppl_right_loop(batch_mean_nll, batch_token_counts):
+    total, tokens = 0.0, 0
+    for nll, n in zip(batch_mean_nll, batch_token_counts):
+        total += float(nll) * int(n)
+        tokens += int(n)
+    return math.exp(total / tokens)
+
+
+def ppl_right_average(batch_mean_nll, batch_token_counts):
+    return float(np.exp(np.average(batch_mean_nll, weights=batch_token_counts)))
+
+
 # exercise id -> [(wrong answer, the mistake the check names, or None)]
 WRONG = {
     "4.1.1": [
@@ -1590,6 +2274,31 @@ WRONG = {
         (generate_text_library, None),
         (generate_text_returns_ids, None),
     ],
+    "6.1": [
+        (rouge_n_unclipped, "no clipping"),
+        (rouge_n_swapped, "precision and recall swapped"),
+        (rouge_n_sets, "distinct n-grams (sets)"),
+        (rouge_n_arithmetic_f, "F1 as the plain mean"),
+        (rouge_n_unigrams_always, None),
+        (rouge_n_off_by_one, None),
+        (rouge_n_nan_when_empty, None),
+    ],
+    "6.2": [
+        (distinct_joined, "the texts joined"),
+        (distinct_mean_per_text, "averaged per text"),
+        (distinct_summed, "counted in each text, then added"),
+        (distinct_over_tokens, None),
+        (distinct_count_only, None),
+        (distinct_mean_with_empty, None),
+    ],
+    "6.3": [
+        (macro_f1_skip_empty, "classes with 0/0 left out"),
+        (macro_f1_micro, "micro F1"),
+        (macro_f1_of_means, "F1 of the mean precision"),
+        (macro_f1_weighted, "weighted by class support"),
+        (macro_f1_no_factor_two, None),
+        (macro_f1_nan, None),
+    ],
     "7.1": [
         (conv1d_reshaped, "reshaped instead of transposed"),
         (conv1d_transposed_view, None),
@@ -1679,6 +2388,65 @@ WRONG = {
         (entropy_log_of_p, None),
         (entropy_whole_batch, None),
     ],
+    "3.1.1": [
+        (pairs_stride_two, "pairs taken two at a time"),
+        (pairs_as_a_set, "each distinct pair counted once"),
+        (pairs_wrapped, "the last id paired with the first"),
+        (pairs_unordered, "(a, b) and (b, a) counted as one pair"),
+        (pairs_counter, None),
+        (pairs_lists_as_keys, None),
+        (pairs_one_short, None),
+    ],
+    "3.1.2": [
+        (merge_step_one, "one step on after a merge"),
+        (merge_from_the_right, "scanned from the right"),
+        (merge_first_only, "only the first occurrence merged"),
+        (merge_either_order, "the pair matched in either order"),
+        (merge_drops_last, "the last id dropped"),
+        (merge_as_tuple, None),
+        (merge_as_array, None),
+    ],
+    "3.1.3": [
+        (lr_warmup_from_zero, "the first step's rate is 0"),
+        (lr_warmup_peaks_early, "the peak comes a step early"),
+        (lr_decay_to_zero, "a cosine decay to 0"),
+        (lr_linear, "a linear decay"),
+        (lr_ratio_from_zero, "counted from step 0"),
+        (lr_divides_first, None),
+        (lr_cosine_of_a_quarter, None),
+    ],
+    "9.1": [
+        (clipped_no_clip, "not clipped"),
+        (clipped_sum_of_references, "clipped by the counts summed over the references"),
+        (clipped_first_reference, "only the first reference used"),
+        (clipped_distinct, "distinct n-grams counted"),
+        (clipped_total_as_length, None),
+        (clipped_precision_ratio, None),
+    ],
+    "9.2": [
+        (bp_inverted, "the ratio inverted"),
+        (bp_always, "long candidates penalised too"),
+        (bp_sacrebleu_empty, "1.0 for c = r = 0"),
+        (bp_no_one, "the 1 left out"),
+        (bp_linear, None),
+        (bp_divides_by_zero, None),
+    ],
+    "9.3": [
+        (dropout_not_rescaled, "not rescaled"),
+        (dropout_times_keep, "multiplied by 1 - p instead of divided by it"),
+        (dropout_kept_below, "kept where u < p"),
+        (dropout_strict, "a draw equal to p dropped"),
+        (dropout_by_p, None),
+        (dropout_in_place, None),
+    ],
+    "9.4": [
+        (ppl_unweighted, "averaged without their token counts"),
+        (ppl_mean_of_perplexities, "the mean of the batches' perplexities"),
+        (ppl_weighted_perplexities, "the token-weighted mean of the batches' perplexities"),
+        (ppl_by_batches, "divided by the number of batches"),
+        (ppl_nll_only, None),
+        (ppl_base_two, None),
+    ],
 }
 
 # exercise id -> [answers that are right another way than the notebook's]
@@ -1702,6 +2470,9 @@ RIGHT = {
     "5.2": [top_p_right_exact, top_p_right_shifted_cumsum, top_p_right_at_most, top_p_right_rows],
     "5.3": [table_right_gpt2_style],
     "5.4": [generate_text_right_loop],
+    "6.1": [rouge_n_right_loops, rouge_n_right_counter],
+    "6.2": [distinct_right_dict, distinct_right_counter],
+    "6.3": [macro_f1_right_loop, macro_f1_right_vector],
     "7.1": [conv1d_right_copy, conv1d_right_loops],
     "7.2": [header_right_struct],
     "2.1.1": [split_heads_right_loop, split_heads_right_stack],
@@ -1712,4 +2483,11 @@ RIGHT = {
     "8.1": [law_right_polyfit, law_right_lstsq],
     "8.2": [exposure_right_loop, exposure_right_sorted],
     "8.3": [entropy_right_where, entropy_right_logsumexp],
+    "3.1.1": [pairs_right_counter, pairs_right_index_loop],
+    "3.1.2": [merge_right_for_loop, merge_right_recursive],
+    "3.1.3": [lr_right_sin_squared, lr_right_numpy],
+    "9.1": [clipped_right_loops, clipped_right_counter],
+    "9.2": [bp_right_min, bp_right_numpy],
+    "9.3": [dropout_right_where, dropout_right_mask],
+    "9.4": [ppl_right_loop, ppl_right_average],
 }

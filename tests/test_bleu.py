@@ -7,7 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinytransformer.evaluation.bleu import corpus_bleu, sentence_bleu, tokenize_13a
+from tinytransformer.evaluation.bleu import (
+    brevity_penalty,
+    clipped_precision,
+    corpus_bleu,
+    sentence_bleu,
+    tokenize_13a,
+)
 
 TOL = 1e-9  # scores are on the 0-100 scale
 
@@ -223,3 +229,48 @@ def test_sentence_bleu_equals_sacrebleu(corpus, opts):
     hyp, sentence_refs = hyps[0], [stream[0] for stream in refs]
     ref = sacrebleu.sentence_bleu(hyp, sentence_refs, **opts)
     _assert_same(sentence_bleu(hyp, sentence_refs, **opts), ref)
+
+
+# ----------------------------------------------------------------------------- the two parts
+
+
+def test_clipped_precision_worked_examples():
+    cand = "the cat sat on the mat".split()
+    ref = "the cat sat on a mat".split()
+    assert [clipped_precision(cand, [ref], n) for n in (1, 2, 3, 4)] == [
+        (5, 6),
+        (3, 5),
+        (2, 4),
+        (1, 3),
+    ]
+    # clipped to the largest count in ONE reference (2 "the"), not the sum over references (3)
+    refs = [["the", "the", "cat"], ["the", "dog"]]
+    assert clipped_precision(["the"] * 4, refs, 1) == (2, 4)
+    assert clipped_precision(["a", "b"], [["a", "b"]], 3) == (0, 0)  # shorter than n
+    assert clipped_precision(["a", "b"], [], 1) == (0, 2)  # no reference: nothing matches
+
+
+def test_brevity_penalty_worked_examples():
+    assert brevity_penalty(7, 6) == 1.0
+    assert brevity_penalty(6, 6) == 1.0  # exp(1 - 6/6) = exp(0)
+    assert brevity_penalty(3, 6) == pytest.approx(math.exp(-1), abs=1e-15)
+    assert brevity_penalty(0, 5) == 0.0
+    assert brevity_penalty(0, 0) == 0.0  # nothing said earns nothing, even against nothing
+    # ... while corpus_bleu reports sacrebleu's BP = 1 there (its score is 0 either way)
+    empty = corpus_bleu([""], [[""]])
+    assert (empty.score, empty.bp) == (0.0, 1.0)
+
+
+@SETTINGS
+@given(corpus=corpora())
+def test_corpus_bleu_is_built_from_the_two_parts(corpus):
+    hyps, refs = corpus
+    b = corpus_bleu(hyps, refs, tokenize="none")
+    hyp_tokens = [h.rstrip().split() for h in hyps]
+    ref_tokens = [[s[i].rstrip().split() for s in refs] for i in range(len(hyps))]
+    for n in range(1, 5):
+        parts = [clipped_precision(h, r, n) for h, r in zip(hyp_tokens, ref_tokens, strict=True)]
+        assert b.counts[n - 1] == sum(m for m, _ in parts)
+        assert b.totals[n - 1] == sum(t for _, t in parts)
+    if b.sys_len:
+        assert b.bp == brevity_penalty(b.sys_len, b.ref_len)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinytransformer.evaluation.rouge import corpus_rouge, rouge, rouge_multi, tokenize
+from tinytransformer.evaluation.rouge import corpus_rouge, rouge, rouge_multi, rouge_n, tokenize
 
 TOL = 1e-12
 ALL_TYPES = ("rouge1", "rouge2", "rouge3", "rougeL", "rougeLsum")
@@ -142,3 +142,53 @@ def test_rouge_multi_equals_rouge_score(targets, prediction):
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
     ref = rouge_scorer.RougeScorer(list(ALL_TYPES)).score_multi(targets, prediction)
     _assert_same(rouge_multi(targets, prediction, types=ALL_TYPES), ref)
+
+
+# ----------------------------------------------------------------------------- rouge_n on tokens
+
+
+def test_rouge_n_by_hand():
+    # candidate "the cat sat on the mat" has bigrams the-cat cat-sat sat-on on-the the-mat;
+    # reference "the cat is on the mat": the-cat cat-is is-on on-the the-mat. Shared: the-cat,
+    # on-the, the-mat -> 3 of 5 each way.
+    cand, ref = "the cat sat on the mat".split(), "the cat is on the mat".split()
+    assert rouge_n(cand, ref, 2) == pytest.approx((0.6, 0.6, 0.6), abs=TOL)
+    # unigrams clipped: "the" twice in each, so 5 of 6 shared
+    assert rouge_n(cand, ref, 1) == pytest.approx((5 / 6, 5 / 6, 5 / 6), abs=TOL)
+    # P and R differ when the lengths do: "a a b" vs "a": overlap 1, P 1/3, R 1, F1 1/2
+    assert rouge_n(["a", "a", "b"], ["a"], 1) == pytest.approx((1 / 3, 1.0, 0.5), abs=TOL)
+
+
+def test_rouge_n_without_ngrams_is_zero():
+    for cand, ref, n in [([], ["a"], 1), (["a"], [], 1), (["a"], ["a"], 2), ([], [], 3)]:
+        assert rouge_n(cand, ref, n) == (0.0, 0.0, 0.0)
+
+
+def test_rouge_n_is_what_the_rouge_n_scores_use():
+    target, prediction = "a b a c b a", "b a c a a"
+    for n in (1, 2, 3):
+        want = rouge_n(tokenize(prediction), tokenize(target), n)
+        assert prf(rouge(target, prediction, types=(f"rouge{n}",))[f"rouge{n}"]) == want
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: rouge_n("a b", ["a"], 1), TypeError, "candidate: expected a list of tokens"),
+        (lambda: rouge_n(["a"], None, 1), TypeError, "reference: expected a list of tokens"),
+        (lambda: rouge_n(["a"], ["a"], 0), ValueError, "n: expected a whole number >= 1"),
+    ],
+)
+def test_rouge_n_bad_input(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(target=text, prediction=text, n=st.integers(1, 4))
+def test_rouge_n_equals_rouge_score(target, prediction, n):
+    rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+    ref = rouge_scorer.RougeScorer([f"rouge{n}"]).score(target, prediction)[f"rouge{n}"]
+    ours = rouge_n(tokenize(prediction), tokenize(target), n)
+    assert ours == pytest.approx(tuple(ref), abs=1e-12)

@@ -1,10 +1,12 @@
 """How good a model is, as functions of its outputs (none writes a file or prints):
 
-perplexity.py       exp(mean NLL) of a held-out split
+perplexity.py       exp(mean NLL) of a held-out split, weighted by tokens over batches
 latency.py          time to first token, tokens per second, p50/p95
-bleu.py             corpus and sentence BLEU, equal to sacrebleu
-rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score
-classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1
+bleu.py             corpus and sentence BLEU, equal to sacrebleu, and its two parts
+rouge.py            ROUGE-1/2/L/Lsum, equal to rouge-score; rouge_n on token lists
+diversity.py        distinct-n and the repetition rate of generated texts
+classification.py   accuracy, confusion matrix, per-class precision/recall/F1, macro F1 (of a
+                    confusion matrix: f1_per_class, macro_f1)
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
 scaling.py          a power law fitted to losses, non-embedding parameters, 6 N D compute

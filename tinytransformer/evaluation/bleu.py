@@ -7,7 +7,8 @@ has the most of it ("clipping", so "the the the" does not score for repeating a 
 The score is the geometric mean of the four precisions times a brevity penalty
 BP = exp(1 - r / c) when the hypothesis length c is below the reference length r (else 1):
 precision alone would reward saying very little. All counts are summed over the corpus before
-dividing, which is why corpus BLEU is not the mean of sentence BLEUs.
+dividing, which is why corpus BLEU is not the mean of sentence BLEUs. The two parts are public:
+clipped_precision(candidate, references, n) and brevity_penalty(c, r) (exercises 9.1 and 9.2).
 
 Defaults match `sacrebleu.corpus_bleu` / `sacrebleu.sentence_bleu`: the "13a" tokenisation of
 mteval-v13a.pl, scores on a 0-100 scale, `exp` smoothing, and for each segment the reference
@@ -168,28 +169,53 @@ def _tokens(segment, lowercase, tokenize):
     return tokenize_13a(segment) if tokenize == "13a" else segment.split()
 
 
-def _ngrams(tokens):
-    """Counter of every n-gram (as a tuple of tokens) of orders 1..MAX_ORDER."""
-    return Counter(
-        tuple(tokens[i : i + n])
-        for n in range(1, MAX_ORDER + 1)
-        for i in range(len(tokens) - n + 1)
-    )
+def ngram_counts(tokens, n):
+    """Counter of the n-grams (tuples of n tokens) of one token list.
+
+    >>> ngram_counts(["a", "b", "a", "b"], 2)
+    Counter({('a', 'b'): 2, ('b', 'a'): 1})
+    """
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def clipped_precision(candidate, references, n):
+    """BLEU's modified n-gram precision of one candidate -> (matches, total), two ints.
+
+    candidate: a list of tokens; references: a list of token lists. total is the number of the
+    candidate's n-grams (len(candidate) - n + 1, or 0); matches counts them with each distinct
+    n-gram clipped to the largest count any one reference has of it, so that repeating a word
+    the references contain once scores once. The precision is matches / total.
+
+    >>> clipped_precision(["the"] * 7, [["the", "cat", "is", "on", "the", "mat"]], 1)
+    (2, 7)
+    """
+    counts = ngram_counts(candidate, n)
+    max_ref_counts = Counter()
+    for ref in references:
+        max_ref_counts |= ngram_counts(ref, n)  # | keeps the larger count of each n-gram
+    matches = sum(min(count, max_ref_counts[gram]) for gram, count in counts.items())
+    return matches, sum(counts.values())
+
+
+def brevity_penalty(c, r):
+    """BLEU's brevity penalty of a candidate of c tokens against a reference length r -> float:
+    1.0 when c > r, else exp(1 - r / c), and 0.0 when c == 0 (even if r == 0: nothing said
+    earns nothing). Precision alone would reward saying very little; this takes it back.
+
+    >>> brevity_penalty(6, 6), round(brevity_penalty(2, 6), 6)
+    (1.0, 0.135335)
+    """
+    if c == 0:
+        return 0.0
+    return 1.0 if c > r else math.exp(1 - r / c)
 
 
 def _segment_stats(hyp, refs, lowercase, tokenize):
     """[hyp_len, ref_len, matches per order (4), hypothesis n-grams per order (4)]."""
     hyp_tokens = _tokens(hyp, lowercase, tokenize)
     ref_tokens = [_tokens(r, lowercase, tokenize) for r in refs]
-    # Clipping: an n-gram may match at most as often as the reference with the most of it has it.
-    max_ref_counts = Counter()
-    for toks in ref_tokens:
-        max_ref_counts |= _ngrams(toks)  # | keeps the larger count of each n-gram
-    matches = [0] * MAX_ORDER
-    totals = [0] * MAX_ORDER
-    for gram, count in _ngrams(hyp_tokens).items():
-        totals[len(gram) - 1] += count
-        matches[len(gram) - 1] += min(count, max_ref_counts[gram])
+    orders = [clipped_precision(hyp_tokens, ref_tokens, n) for n in range(1, MAX_ORDER + 1)]
+    matches, totals = (list(column) for column in zip(*orders, strict=True))
     # The reference length closest to the hypothesis length; a tie goes to the shorter one.
     c = len(hyp_tokens)
     r = min((len(t) for t in ref_tokens), key=lambda n: (abs(n - c), n))
@@ -202,10 +228,9 @@ def _score_from_stats(stats, smooth_method, smooth_value, use_effective_order):
     counts, totals = stats[2 : 2 + MAX_ORDER], stats[2 + MAX_ORDER :]
     if smooth_value is None:
         smooth_value = SMOOTH_DEFAULTS[smooth_method]
-    if sys_len >= ref_len:
-        bp = 1.0
-    else:
-        bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
+    # sacrebleu reports BP = 1 when sys_len == ref_len == 0 (brevity_penalty says 0): nothing
+    # matched then, so the score is 0 either way; only the reported bp keeps sacrebleu's value.
+    bp = 1.0 if sys_len >= ref_len else brevity_penalty(sys_len, ref_len)
 
     def result(score, precisions):
         return BLEUScore(score, precisions, bp, sys_len, ref_len, list(counts), list(totals))

@@ -93,19 +93,53 @@ def classification_report(y_true, y_pred, n_classes=None, labels=None):
     """
     n_classes, labels = _resolve_classes(n_classes, labels)
     cm = confusion_matrix(y_true, y_pred, n_classes)  # (K, K)
-    tp = np.diag(cm)  # (K,)
-    predicted = cm.sum(axis=0)  # (K,) TP + FP
-    support = cm.sum(axis=1)  # (K,) TP + FN
-    f1 = _safe_divide(2 * tp, predicted + support)  # (K,) 2 TP / (2 TP + FP + FN)
+    tp, predicted, support = _counts(cm)  # (K,) each
     return ClassificationReport(
         labels=labels,
         precision=_safe_divide(tp, predicted),
         recall=_safe_divide(tp, support),
-        f1=f1,
+        f1=f1_per_class(cm),
         support=support,
-        macro_f1=float(f1.mean()),
+        macro_f1=macro_f1(cm),
         accuracy=float(tp.sum() / cm.sum()),
     )
+
+
+def f1_per_class(confusion):
+    """confusion (K, K), rows the true class, columns the predicted -> F1 of each class (K,):
+    2 TP / (2 TP + FP + FN), 0.0 where that is 0/0 (a class neither present nor predicted).
+
+    >>> f1_per_class(np.array([[2, 0], [1, 1]])).round(4).tolist()
+    [0.8, 0.6667]
+    """
+    tp, predicted, support = _counts(_check_confusion(confusion))
+    # predicted + support = (TP + FP) + (TP + FN) = 2 TP + FP + FN
+    return _safe_divide(2 * tp, predicted + support)  # (K,)
+
+
+def macro_f1(confusion):
+    """confusion (K, K), rows the true class, columns the predicted -> the mean of the K
+    per-class F1s (f1_per_class), every class counting once however rare, a float.
+
+    >>> macro_f1(np.array([[2, 0], [1, 1]]))  # (0.8 + 0.6667) / 2
+    0.7333333333333334
+    """
+    return float(f1_per_class(confusion).mean())
+
+
+def _counts(cm):
+    """-> TP (the diagonal), TP + FP (column sums) and TP + FN (row sums, the supports), (K,)."""
+    return np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
+
+
+def _check_confusion(confusion):
+    """A (K, K) array of counts, K >= 1: whole, non-negative numbers."""
+    cm = np.asarray(confusion)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"confusion: expected a square (K, K) array, K >= 1, got shape {cm.shape}")
+    if cm.dtype.kind not in "iuf" or not np.isfinite(cm).all() or (cm < 0).any():
+        raise ValueError("confusion: expected non-negative finite counts")
+    return cm
 
 
 def _safe_divide(num, den):

@@ -4,6 +4,8 @@
 split given the tokens before it (within a window of block_size). It is exp(mean NLL over all
 tokens), not the mean of per-batch perplexities: exp is convex, so averaging after exp would
 overstate it, and a short last batch would count as much as a full one.
+`corpus_perplexity(batch_mean_nll, batch_token_counts)` is that last step on its own
+(exercise 9.4): the batches' mean losses weighted by their token counts, then exp.
 
 The model contract: `logits, loss = model(idx, targets)` with idx, targets int (B, T), T at most
 `model.config.block_size`, loss the mean cross-entropy over targets != -100; `model.training`,
@@ -68,17 +70,54 @@ def perplexity(model, ids, block_size=None, batch_size=8, progress=None):
     if n_pred % T:
         batches.append([n_full * T])
 
-    total_nll = 0.0  # summed in float64 whatever the model's dtype
-    n_tokens = 0
+    batch_nll, batch_tokens = [], []
     with evaluating(model):
         for batch in batches if progress is None else progress(batches, desc="perplexity"):
             width = min(T, n_pred - batch[0])  # T, or less for the last window
             x = np.stack([ids[s : s + width] for s in batch])  # (B, width)
             y = np.stack([ids[s + 1 : s + 1 + width] for s in batch])  # (B, width)
             _, loss = model(x, y)
-            # loss is the mean over the batch's y.size tokens: weight it by that count.
-            total_nll += float(loss) * y.size
-            n_tokens += y.size
-    nll = total_nll / n_tokens
-    ppl = math.exp(nll) if nll < 709.0 else math.inf  # exp overflows a float64 near 709.8
-    return PerplexityResult(perplexity=ppl, nll=nll, n_tokens=n_tokens)
+            batch_nll.append(float(loss))  # the mean over this batch's y.size tokens
+            batch_tokens.append(y.size)
+    nll = weighted_mean_nll(batch_nll, batch_tokens)
+    return PerplexityResult(perplexity=_exp(nll), nll=nll, n_tokens=sum(batch_tokens))
+
+
+def corpus_perplexity(batch_mean_nll, batch_token_counts):
+    """exp of the token-weighted mean NLL of batches of different sizes -> float.
+
+    batch_mean_nll: (N,) each batch's mean NLL in nats per token; batch_token_counts: (N,) the
+    number of tokens each mean is over. A batch of 2 tokens must count 2/10 as much as one of
+    10: the mean over every token is sum(nll_i * n_i) / sum(n_i), and only then exp. inf where
+    that mean is past exp's float64 range (about 709.78).
+
+    >>> round(corpus_perplexity([1.0, 2.0], [3, 1]), 6)  # exp((3 * 1 + 1 * 2) / 4)
+    3.490343
+    """
+    return _exp(weighted_mean_nll(batch_mean_nll, batch_token_counts))
+
+
+def weighted_mean_nll(batch_mean_nll, batch_token_counts):
+    """The mean NLL per token over batches: sum(nll_i * n_i) / sum(n_i), in float64."""
+    nll = np.asarray(batch_mean_nll, dtype=np.float64)  # (N,)
+    counts = np.asarray(batch_token_counts)  # (N,)
+    if nll.ndim != 1 or nll.shape != counts.shape or nll.size == 0:
+        raise ValueError(
+            "batch_mean_nll, batch_token_counts: expected two 1-d sequences of the same "
+            f"non-zero length, got shapes {nll.shape} and {counts.shape}"
+        )
+    if not np.issubdtype(counts.dtype, np.integer) or counts.min() < 0 or counts.sum() == 0:
+        raise ValueError(
+            "batch_token_counts: expected token counts (integers >= 0, not all 0), "
+            f"got {counts.tolist()}"
+        )
+    if not np.isfinite(nll).all():
+        raise ValueError(f"batch_mean_nll: expected finite losses, got {nll.tolist()}")
+    return float(np.dot(nll, counts) / counts.sum())
+
+
+def _exp(nll):
+    try:
+        return math.exp(nll)
+    except OverflowError:  # past ~709.78 nats, exp is beyond float64
+        return math.inf

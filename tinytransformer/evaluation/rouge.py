@@ -7,7 +7,8 @@ ROUGE asks how much of a reference (the "target") a generated text (the "predict
 - rougeLsum treats each text as a list of sentences (one per line) and, for every target
   sentence, takes the union of its LCS with each prediction sentence; a word is counted at most
   as often as it occurs in both texts.
-Each result is a precision, a recall and their harmonic mean (F1).
+Each result is a precision, a recall and their harmonic mean (F1). `rouge_n(candidate,
+reference, n)` is ROUGE-N on two token lists, the function every rougeN score here goes through.
 
 Tokenisation is rouge-score's default: lowercase, every run of characters outside [a-z0-9]
 becomes a space, split. So "Café!" is the tokens "caf", and text in other scripts has no tokens.
@@ -19,6 +20,9 @@ Left out: the Porter stemmer (`use_stemmer=True`), nltk sentence splitting
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+
+from tinytransformer.checks import check_count
+from tinytransformer.evaluation.diversity import ngram_counts
 
 DEFAULT_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _ROUGE_N = re.compile(r"rouge([1-9])")
@@ -47,6 +51,31 @@ def tokenize(text):
     return _WORD.findall(text.lower())
 
 
+def rouge_n(candidate, reference, n):
+    """ROUGE-N of two token lists -> (precision, recall, f1), floats in [0, 1].
+
+    overlap = sum over n-grams g of min(count of g in candidate, count in reference) (each
+    n-gram clipped to its count in the other text); precision = overlap / the candidate's
+    n-grams, recall = overlap / the reference's n-grams, f1 = 2 P R / (P + R); each 0.0 where
+    its denominator is 0 (a text shorter than n words has no n-grams).
+
+    >>> rouge_n(["the", "cat", "sat"], ["the", "cat", "ran"], 2)
+    (0.5, 0.5, 0.5)
+    >>> rouge_n(["the"], ["the", "the", "the"], 1)  # "the" counts once: clipped
+    (1.0, 0.3333333333333333, 0.5)
+    """
+    check_count("n", n, low=1)
+    for name, tokens in (("candidate", candidate), ("reference", reference)):
+        if isinstance(tokens, str) or not isinstance(tokens, list | tuple):
+            raise TypeError(f"{name}: expected a list of tokens, got {type(tokens).__name__}")
+    candidate_grams, reference_grams = ngram_counts(candidate, n), ngram_counts(reference, n)
+    overlap = sum((candidate_grams & reference_grams).values())  # & keeps the smaller count
+    # max(.., 1): a text with no n-grams gets 0 rather than 0/0 (the overlap is 0 then).
+    precision = overlap / max(sum(candidate_grams.values()), 1)
+    recall = overlap / max(sum(reference_grams.values()), 1)
+    return precision, recall, _f1(precision, recall)
+
+
 def rouge(target, prediction, types=DEFAULT_TYPES):
     """Score `prediction` against `target` for each ROUGE type; as rouge-score's
     `RougeScorer(types).score(target, prediction)` without stemming.
@@ -70,7 +99,7 @@ def rouge(target, prediction, types=DEFAULT_TYPES):
             result[name] = _score_lcs_summary(_sentences(target), _sentences(prediction))
         else:
             n = int(name[len("rouge") :])
-            result[name] = _score_ngrams(_ngrams(t_tokens, n), _ngrams(p_tokens, n))
+            result[name] = RougeScore(*rouge_n(p_tokens, t_tokens, n))
     return result
 
 
@@ -125,18 +154,6 @@ def corpus_rouge(targets, predictions, types=DEFAULT_TYPES):
 
 def _f1(precision, recall):
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-
-
-def _ngrams(tokens, n):
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-
-
-def _score_ngrams(target_grams, prediction_grams):
-    overlap = sum((target_grams & prediction_grams).values())  # & keeps the smaller count
-    # max(.., 1): a text with no n-grams gets 0 rather than 0/0.
-    precision = overlap / max(sum(prediction_grams.values()), 1)
-    recall = overlap / max(sum(target_grams.values()), 1)
-    return RougeScore(precision, recall, _f1(precision, recall))
 
 
 def _lcs_table(a, b):

@@ -9,12 +9,17 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     spec.py       what an exercise is: cases, the library's reference, mistakes, hints
     transformer.py chapter 2.1's (heads split and merged, the parameter count, GPT-2's MLP,
                   the pre-LN block)
+    pretraining.py chapter 3.1's (BPE's pair counts and merge, the learning-rate schedule)
     attention.py  chapter 4.1's exercises (softmax, attention, their backward passes, layer norm)
     loss.py       chapter 4.2's exercises (cross-entropy and its backward pass)
     generation.py chapter 5's (greedy decoding, top-p, GPT-2's byte table, generate_text)
+    applications.py chapter 6's (ROUGE-N on token lists, distinct-n, macro F1 of a confusion
+                  matrix)
     tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
     trends.py     chapter 8's (a power law fitted to losses, a canary's exposure, the entropy
                   of softmax(logits / temperature))
+    evaluating.py chapter 9's (BLEU's clipped precision and brevity penalty, inverted dropout,
+                  corpus perplexity over batches of different sizes)
     catalog.py    every exercise by id
     wire.py       inputs and outputs as plain arrays and JSON (specs for models, files)
     monitor.py    running an answer and seeing whether it calls the library's answer

@@ -1,16 +1,29 @@
 """Every auto-checked exercise, by id, in the order of the chapters; and the chapters."""
 
-from tinytransformer.exercises import attention, generation, loss, tools, transformer, trends
+from tinytransformer.exercises import (
+    applications,
+    attention,
+    evaluating,
+    generation,
+    loss,
+    pretraining,
+    tools,
+    transformer,
+    trends,
+)
 
 EXERCISES = {
     ex.id: ex
     for ex in [
         *transformer.EXERCISES,
+        *pretraining.EXERCISES,
         *attention.EXERCISES,
         *loss.EXERCISES,
         *generation.EXERCISES,
+        *applications.EXERCISES,
         *tools.EXERCISES,
         *trends.EXERCISES,
+        *evaluating.EXERCISES,
     ]
 }
 

@@ -38,14 +38,13 @@ import json
 import re
 import warnings
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from tinytransformer.checks import check_count, check_ids
 from tinytransformer.files import read_json, write_atomic
-from tinytransformer.text.bpe import BytePairEncoder
+from tinytransformer.text.bpe import BytePairEncoder, merge_pair, pair_counts
 from tinytransformer.text.hf_tokenizer import (
     bpe_tokenizer_json,
     char_tokenizer_json,
@@ -314,7 +313,8 @@ class BPETokenizer(Tokenizer):
         """Learn `vocab_size - 256 - 5` merges from `text`.
 
         Each step merges the most frequent adjacent pair of tokens (pairs are counted inside
-        chunks, overlapping, so "aaa" holds two (a, a)); a tie goes to the smallest pair (a, b),
+        chunks by bpe.pair_counts, overlapping, so "aaa" holds two (a, a), and merged by
+        bpe.merge_pair, left to right without overlap); a tie goes to the smallest pair (a, b),
         which makes training deterministic. If the text runs out of pairs first, training stops
         early with a warning and `tok.vocab_size` is smaller than asked.
 
@@ -341,14 +341,14 @@ class BPETokenizer(Tokenizer):
         words = [list(chunk.encode("utf-8")) for chunk in counted]
         freqs = list(counted.values())
 
-        pair_counts = Counter()  # (a, b) -> occurrences in the whole text
+        counts = Counter()  # (a, b) -> occurrences in the whole text
         where = {}  # (a, b) -> indices of words that contain it (may hold stale extras)
         for w, (ids, freq) in enumerate(zip(words, freqs, strict=True)):
-            for pair in pairwise(ids):
-                pair_counts[pair] += freq
+            for pair, n in pair_counts(ids).items():
+                counts[pair] += n * freq
                 where.setdefault(pair, set()).add(w)
         # Max-heap by count via negated counts; equal counts pop the smaller pair first.
-        heap = [(-count, pair) for pair, count in pair_counts.items()]
+        heap = [(-count, pair) for pair, count in counts.items()]
         heapq.heapify(heap)
 
         merges = []
@@ -356,7 +356,7 @@ class BPETokenizer(Tokenizer):
             best = None
             while heap:
                 neg_count, pair = heapq.heappop(heap)
-                if pair_counts.get(pair) == -neg_count:  # else stale: the count changed since
+                if counts.get(pair) == -neg_count:  # else stale: the count changed since
                     best = pair
                     break
             if best is None:
@@ -370,23 +370,23 @@ class BPETokenizer(Tokenizer):
             changed = set()
             for w in where.pop(best):
                 ids, freq = words[w], freqs[w]
-                merged = _merge(ids, best, new_id)
+                merged = merge_pair(ids, best, new_id)
                 if len(merged) == len(ids):
                     continue  # a stale entry: this word no longer holds the pair
                 # Re-count just this word: take all its old pairs out and its new pairs in.
-                for pair in pairwise(ids):
-                    pair_counts[pair] -= freq
+                for pair, n in pair_counts(ids).items():
+                    counts[pair] -= n * freq
                     changed.add(pair)
-                for pair in pairwise(merged):
-                    pair_counts[pair] += freq
+                for pair, n in pair_counts(merged).items():
+                    counts[pair] += n * freq
                     where.setdefault(pair, set()).add(w)
                     changed.add(pair)
                 words[w] = merged
             for pair in changed:
-                if pair_counts[pair] > 0:
-                    heapq.heappush(heap, (-pair_counts[pair], pair))
+                if counts[pair] > 0:
+                    heapq.heappush(heap, (-counts[pair], pair))
                 else:
-                    del pair_counts[pair]
+                    del counts[pair]
                     where.pop(pair, None)
         return cls(merges)
 
@@ -410,25 +410,6 @@ class BPETokenizer(Tokenizer):
 
     def __repr__(self):
         return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)})"
-
-
-def _merge(ids, pair, new_id):
-    """Replace each occurrence of `pair` in `ids`, left to right without overlap, by `new_id`
-    (one step of training; encoding applies all the merges with bpe.py's engine).
-
-    >>> _merge([97, 97, 97, 98], (97, 97), 256)
-    [256, 97, 98]
-    """
-    a, b = pair
-    out, i, n = [], 0, len(ids)
-    while i < n:
-        if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
 
 
 def _is_id(i, high):

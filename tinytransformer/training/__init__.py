@@ -9,4 +9,5 @@ finetune.py     a fine-tuning run: the classifier on the topic task, test scores
 checkpoint.py   .npz checkpoints without pickle, written atomically
 metrics.py      a run's metrics.jsonl: rows appended one at a time, a torn last line dropped
 rundir.py       the run's folder: one writer at a time, nothing replaced unasked
+flops.py        the FLOPs of one training step, by formula, and the 6 N rule of thumb
 """
