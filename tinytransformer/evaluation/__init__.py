@@ -9,7 +9,7 @@ classification.py   accuracy, confusion matrix, per-class precision/recall/F1, m
                     confusion matrix: f1_per_class, macro_f1)
 anatomy.py          a block taken apart: its sublayers as functions, the pre-LN block of them
 ablation.py         head ablation: the loss increase when one attention head is zeroed
-scaling.py          a power law fitted to losses, non-embedding parameters, 6 N D compute
+scaling.py          a power law fitted to losses, non-embedding parameters
 entropy.py          the entropy of the next-token distribution at a temperature (or top-p)
 memorisation.py     canaries and their exposure, greedy reproduction of training text
 logit_lens.py       the residual stream after each block read through ln_f and the head

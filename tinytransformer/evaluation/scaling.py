@@ -1,7 +1,9 @@
-"""Scaling laws at small scale: a power law fitted to losses, and the compute a run costs.
+"""Scaling laws at small scale: a power law fitted to losses, and the parameters they count.
 
     a, b = fit_power_law(n_params, val_losses)       # loss ~ a * n ** (-b)
-    flops = training_flops(n_params, n_tokens)       # ~ 6 N D multiply-adds x 2 (FLOPs)
+    N = non_embedding_parameters(config)             # Kaplan et al.'s N
+
+(The compute of a run, about 6 N D, is training/flops.py's six_n_flops.)
 
 The fit is ordinary least squares of log(loss) on log(n): log(loss) = log(a) - b log(n), a
 straight line on log-log axes. Left out: the irreducible term of Hoffmann et al. (2022),
@@ -11,7 +13,7 @@ over a tiny range the pure power law is the honest summary, and its exponent is 
 
 import numpy as np
 
-from tinytransformer.checks import check_count, check_float
+from tinytransformer.checks import check_float
 from tinytransformer.models.memory import count_parameters
 
 
@@ -52,13 +54,3 @@ def non_embedding_parameters(config):
     85056000
     """
     return count_parameters(config) - (config.vocab_size + config.block_size) * config.n_embd
-
-
-def training_flops(n_params, n_tokens):
-    """About 6 N D floating-point operations to train N parameters on D tokens: a forward pass
-    is 2 N per token (one multiply and one add per weight), the backward pass twice that.
-
-    >>> f"{training_flops(124_000_000, 10**9):.2e}"
-    '7.44e+17'
-    """
-    return 6 * check_count("n_params", n_params, low=1) * check_count("n_tokens", n_tokens)
