@@ -1523,6 +1523,176 @@ def block_right_copy(x, ln_1, attn, ln_2, mlp):
     return stream
 
 
+# --- 8.1 fit_power_law(n, loss) -------------------------------------------------------------------
+
+
+def law_sign_flipped(n, loss):
+    slope, intercept = np.polyfit(np.log(n), np.log(loss), 1)
+    return float(np.exp(intercept)), float(slope)
+
+
+def law_log10_then_exp(n, loss):
+    slope, intercept = np.polyfit(np.log10(n), np.log10(loss), 1)
+    return float(np.exp(intercept)), float(-slope)
+
+
+def law_returns_log_a(n, loss):
+    slope, intercept = np.polyfit(np.log(n), np.log(loss), 1)
+    return float(intercept), float(-slope)
+
+
+def law_end_points(n, loss):
+    i, j = np.argmin(n), np.argmax(n)
+    b = -(math.log(loss[j]) - math.log(loss[i])) / (math.log(n[j]) - math.log(n[i]))
+    return loss[i] * n[i] ** b, b
+
+
+def law_linear_in_n(n, loss):
+    slope, intercept = np.polyfit(n, np.log(loss), 1)  # n itself, not log n
+    return float(np.exp(intercept)), float(-slope)
+
+
+def law_mean_of_ratios(n, loss):
+    x, y = np.log(n), np.log(loss)
+    slope = np.mean((y - y.mean())[x != x.mean()] / (x - x.mean())[x != x.mean()])
+    return float(np.exp(y.mean() - slope * x.mean())), float(-slope)
+
+
+def law_right_polyfit(n, loss):
+    slope, intercept = np.polyfit(np.log(n), np.log(loss), 1)
+    return float(np.exp(intercept)), float(-slope)
+
+
+def law_right_lstsq(n, loss):
+    A = np.stack([np.ones(len(n)), -np.log(n)], axis=1)  # log loss = log a - b log n
+    (log_a, b), *_ = np.linalg.lstsq(A, np.log(loss), rcond=None)
+    return float(np.exp(log_a)), float(b)
+
+
+# --- 8.2 exposure(canary_logprob, candidate_logprobs) ---------------------------------------------
+
+
+def exposure_ties_above(canary_logprob, candidate_logprobs):
+    rank = 1 + sum(1 for c in candidate_logprobs if c >= canary_logprob)
+    return math.log2(len(candidate_logprobs)) - math.log2(rank)
+
+
+def exposure_rank_from_zero(canary_logprob, candidate_logprobs):
+    rank = int(np.sum(np.asarray(candidate_logprobs) > canary_logprob))
+    return math.log2(len(candidate_logprobs)) - math.log2(max(rank, 1e-300))
+
+
+def exposure_in_nats(canary_logprob, candidate_logprobs):
+    rank = 1 + int(np.sum(np.asarray(candidate_logprobs) > canary_logprob))
+    return math.log(len(candidate_logprobs)) - math.log(rank)
+
+
+def exposure_from_the_bottom(canary_logprob, candidate_logprobs):
+    rank = 1 + int(np.sum(np.asarray(candidate_logprobs) < canary_logprob))
+    return math.log2(len(candidate_logprobs)) - math.log2(rank)
+
+
+def exposure_r_minus_one(canary_logprob, candidate_logprobs):
+    rank = 1 + int(np.sum(np.asarray(candidate_logprobs) > canary_logprob))
+    return (
+        math.log2(len(candidate_logprobs) - 1) - math.log2(rank)
+        if len(candidate_logprobs) > 1
+        else 0.0
+    )
+
+
+def exposure_sorted_index(canary_logprob, candidate_logprobs):
+    order = sorted(candidate_logprobs, reverse=True)
+    rank = order.index(canary_logprob) + 1 if canary_logprob in order else len(order)
+    return math.log2(len(order)) - math.log2(rank + 1)  # one too many
+
+
+def exposure_ratio(canary_logprob, candidate_logprobs):
+    rank = 1 + int(np.sum(np.asarray(candidate_logprobs) > canary_logprob))
+    return math.log2(len(candidate_logprobs) / rank) + 0.0 * rank + 1e-6  # off by a hair
+
+
+def exposure_right_loop(canary_logprob, candidate_logprobs):
+    higher = 0
+    for c in candidate_logprobs:
+        if c > canary_logprob:
+            higher += 1
+    return math.log2(len(candidate_logprobs) / (higher + 1))
+
+
+def exposure_right_sorted(canary_logprob, candidate_logprobs):
+    order = np.sort(np.asarray(candidate_logprobs))[::-1]  # most likely first
+    rank = 1 + int(np.searchsorted(-order, -canary_logprob, side="left"))
+    return float(np.log2(len(order)) - np.log2(rank))
+
+
+# --- 8.3 sampling_entropy(logits, temperature) ----------------------------------------------------
+
+
+def entropy_times_temperature(logits, temperature):
+    z = logits * temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -(np.exp(logp) * logp).sum(axis=-1)
+
+
+def entropy_in_bits(logits, temperature):
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    logp2 = (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))) / np.log(2)
+    return -(p * logp2).sum(axis=-1)
+
+
+def entropy_no_temperature(logits, temperature):
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -(np.exp(logp) * logp).sum(axis=-1)
+
+
+def entropy_no_minus(logits, temperature):
+    z = (logits - logits.max(axis=-1, keepdims=True)) / temperature
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return (np.exp(logp) * logp).sum(axis=-1)
+
+
+def entropy_naive(logits, temperature):
+    e = np.exp(logits / temperature)
+    p = e / e.sum(axis=-1, keepdims=True)
+    return -np.sum(p * np.log(p), axis=-1)
+
+
+def entropy_log_of_p(logits, temperature):
+    z = (logits - logits.max(axis=-1, keepdims=True)) / temperature
+    p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+    return -np.sum(p * np.log(p), axis=-1)  # log(0) where p underflows: 0 * -inf = nan
+
+
+def entropy_whole_batch(logits, temperature):
+    z = logits / temperature
+    z = z - z.max()
+    logp = z - np.log(np.exp(z).sum())
+    return -(np.exp(logp) * logp).sum(axis=-1)
+
+
+def entropy_right_where(logits, temperature):
+    z = (logits - logits.max(axis=-1, keepdims=True)) / temperature
+    p = np.exp(z)
+    p = p / p.sum(axis=-1, keepdims=True)
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -plogp.sum(axis=-1)
+
+
+def entropy_right_logsumexp(logits, temperature):
+    out = np.empty(logits.shape[0])
+    for i, row in enumerate(logits):
+        z = (row - row.max()) / temperature
+        lse = math.log(math.fsum(math.exp(v) for v in z))
+        p = np.exp(z - lse)
+        out[i] = lse - float(p @ z)  # H = logsumexp(z) - sum p z
+    return out
+
+
 # --- 3.1.1 pair_counts(ids) -----------------------------------------------------------------------
 
 
@@ -2958,6 +3128,32 @@ WRONG = {
         (block_attention_only, None),
         (block_in_place, None),
     ],
+    "8.1": [
+        (law_log10_then_exp, "a fitted with log10"),
+        (law_sign_flipped, "b with the wrong sign"),
+        (law_returns_log_a, "log(a) returned instead of a"),
+        (law_end_points, "the line through the smallest and largest size only"),
+        (law_linear_in_n, None),
+        (law_mean_of_ratios, None),
+    ],
+    "8.2": [
+        (exposure_ties_above, "ties counted as ranked above"),
+        (exposure_in_nats, "natural logarithms instead of log2"),
+        (exposure_from_the_bottom, "ranked from the bottom"),
+        (exposure_r_minus_one, None),  # crashes on the one-candidate case
+        (exposure_rank_from_zero, None),
+        (exposure_sorted_index, None),
+        (exposure_ratio, None),
+    ],
+    "8.3": [
+        (entropy_times_temperature, "the logits multiplied by the temperature"),
+        (entropy_in_bits, "in bits"),
+        (entropy_no_temperature, "the temperature left out"),
+        (entropy_no_minus, "the minus sign left out"),
+        (entropy_naive, "exp of the unshifted logits"),
+        (entropy_log_of_p, None),
+        (entropy_whole_batch, None),
+    ],
     "3.1.1": [
         (pairs_stride_two, "pairs taken two at a time"),
         (pairs_as_a_set, "each distinct pair counted once"),
@@ -3127,6 +3323,9 @@ RIGHT = {
     "2.1.3": [count_right_by_pieces, count_right_numpy_int],
     "2.1.4": [mlp_right_einsum, mlp_right_sigmoid_form],
     "2.1.5": [block_right_reduce, block_right_copy],
+    "8.1": [law_right_polyfit, law_right_lstsq],
+    "8.2": [exposure_right_loop, exposure_right_sorted],
+    "8.3": [entropy_right_where, entropy_right_logsumexp],
     "3.1.1": [pairs_right_counter, pairs_right_index_loop],
     "3.1.2": [merge_right_for_loop, merge_right_recursive],
     "3.1.3": [lr_right_sin_squared, lr_right_numpy],

@@ -12,4 +12,8 @@ ablation.py         head ablation: the loss increase when one attention head is 
 probe.py            mean pooling and its backward pass; a linear (ridge) probe per block
 statistics.py       a result over seeds: mean, sd (ddof=1) and standard error
 cloze.py            fill in the blank: a GPT from the left, a masked LM from both sides
+scaling.py          a power law fitted to losses, non-embedding parameters
+entropy.py          the entropy of the next-token distribution at a temperature (or top-p)
+memorisation.py     canaries and their exposure, greedy reproduction of training text
+logit_lens.py       the residual stream after each block read through ln_f and the head
 """

@@ -20,6 +20,8 @@ outside the student's code (grading.py), so nothing a notebook does can change i
     applications.py chapter 6's (ROUGE-N on token lists, distinct-n, macro F1 of a confusion
                   matrix)
     tools.py      chapter 7's (Conv1D and nn.Linear layouts, a safetensors header by hand)
+    trends.py     chapter 8's (a power law fitted to losses, a canary's exposure, the entropy
+                  of softmax(logits / temperature))
     evaluating.py chapter 9's (BLEU's clipped precision and brevity penalty, inverted dropout,
                   corpus perplexity over batches of different sizes)
     catalog.py    every exercise by id

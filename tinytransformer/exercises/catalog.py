@@ -13,6 +13,7 @@ from tinytransformer.exercises import (
     tools,
     transfer,
     transformer,
+    trends,
 )
 
 EXERCISES = {
@@ -29,6 +30,7 @@ EXERCISES = {
         *generation.EXERCISES,
         *applications.EXERCISES,
         *tools.EXERCISES,
+        *trends.EXERCISES,
         *evaluating.EXERCISES,
     ]
 }
