@@ -11,7 +11,8 @@ Both models are timed in the same run, in alternating rounds of a few steps each
 from other processes on the machine falls on both alike; the ratio NumPy / PyTorch is the number
 to read. The PyTorch model is a small nanoGPT written out below (same sizes, tied head, tanh GELU,
 LayerNorm with biases, causal scaled_dot_product_attention as nanoGPT uses), trained with
-torch.optim.AdamW and clip_grad_norm_ with the same settings, on torch.set_num_threads(2).
+torch.optim.AdamW and clip_grad_norm_ with the same settings, on torch.set_num_threads(2)
+(--torch-threads).
 
 A third row, "matmuls", times only the matrix products of the NumPy step (every linear layer
 forward and backward, and the attention products), on arrays of the same shapes: what is left of
@@ -113,7 +114,7 @@ class MatmulTrainer:
         return t1 - t0, t2 - t1, 0.0
 
 
-def torch_trainer(config, dtype):
+def torch_trainer(config, dtype, threads=2):
     """The same model and step in PyTorch; None when torch is not installed."""
     try:
         import torch
@@ -121,7 +122,7 @@ def torch_trainer(config, dtype):
         from torch.nn import functional as F
     except ImportError:
         return None
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
 
     class Block(nn.Module):
         def __init__(self, C, nh):
@@ -237,6 +238,12 @@ def main(argv=None):
         default=None,
         help="limit NumPy's BLAS to this many threads (needs threadpoolctl); default: untouched",
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=2,
+        help="torch.set_num_threads; with OPENBLAS_NUM_THREADS=1 and 1 here, both run on one core",
+    )
     args = parser.parse_args(argv)
 
     config = model_config(args)
@@ -253,7 +260,7 @@ def main(argv=None):
         threadpool_limits(limits=args.blas_threads, user_api="blas")
     trainers = [NumpyTrainer(config, args.dtype), MatmulTrainer(config, args.dtype, B)]
     if not args.no_torch:
-        reference = torch_trainer(config, args.dtype)
+        reference = torch_trainer(config, args.dtype, args.torch_threads)
         if reference is None:
             print("torch is not installed: timing tinytransformer only", file=sys.stderr)
         else:
