@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from tinytransformer.checks import check_number
+from tinytransformer.evaluation.diversity import ngram_counts
 
 MAX_ORDER = 4
 SMOOTH_DEFAULTS = {"exp": None, "floor": 0.1, "add-k": 1, "none": None}
@@ -167,15 +168,6 @@ def _tokens(segment, lowercase, tokenize):
         segment = segment.lower()
     segment = segment.rstrip()
     return tokenize_13a(segment) if tokenize == "13a" else segment.split()
-
-
-def ngram_counts(tokens, n):
-    """Counter of the n-grams (tuples of n tokens) of one token list.
-
-    >>> ngram_counts(["a", "b", "a", "b"], 2)
-    Counter({('a', 'b'): 2, ('b', 'a'): 1})
-    """
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def clipped_precision(candidate, references, n):

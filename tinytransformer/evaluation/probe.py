@@ -88,13 +88,14 @@ def ridge_probe(train, val, test, n_classes):
         return np.hstack([Z, np.ones((len(Z), 1))])  # (N, C + 1)
 
     A, Y = design(Xtr), np.eye(n_classes)[ytr]  # (N, C + 1), (N, K) one-hot
+    A_va, A_te = design(Xva), design(Xte)  # the same for every lambda
     best = None
     for lam in sorted(LAMBDAS, reverse=True):
         reg = lam * np.eye(A.shape[1])
         reg[-1, -1] = 0.0  # the bias is not shrunk
         W = np.linalg.solve(A.T @ A + reg, A.T @ Y)  # (C + 1, K)
-        acc_va = float(np.mean((design(Xva) @ W).argmax(1) == yva))
-        acc_te = float(np.mean((design(Xte) @ W).argmax(1) == yte))
+        acc_va = float(np.mean((A_va @ W).argmax(1) == yva))
+        acc_te = float(np.mean((A_te @ W).argmax(1) == yte))
         if best is None or acc_va > best[0]:
             best = (acc_va, acc_te)
     return best

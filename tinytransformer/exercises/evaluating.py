@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 
 from tinytransformer.evaluation.bleu import brevity_penalty, clipped_precision
+from tinytransformer.evaluation.diversity import ngram_counts
 from tinytransformer.evaluation.perplexity import corpus_perplexity
 from tinytransformer.exercises.spec import Case, Exercise, Mistake, Property
 
@@ -22,16 +23,12 @@ from tinytransformer.exercises.spec import Case, Exercise, Mistake, Property
 WORDS = ("the", "cat", "sat", "on", "a", "mat", "dog", "is", "there")
 
 
-def _grams(tokens, n):
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-
-
 def _clip_variant(candidate, references, n, *, clip="max", distinct=False):
     """A clipped precision with one piece changed (the mistakes below)."""
-    counts = _grams(candidate, n)
+    counts = ngram_counts(candidate, n)
     if distinct:
         counts = Counter(dict.fromkeys(counts, 1))
-    refs = [_grams(r, n) for r in references]
+    refs = [ngram_counts(r, n) for r in references]
     if clip == "first":
         refs = refs[:1]
     if clip == "none":
