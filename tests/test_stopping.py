@@ -1,10 +1,11 @@
 """early_stopping (training/stopping.py), and fit stopping by the same rule."""
 
+import numpy as np
 import pytest
 
 from tests.test_loop import run_fit
 from tinytransformer.training.loop import BestWeights
-from tinytransformer.training.stopping import early_stopping, patience_ran_out
+from tinytransformer.training.stopping import Patience, early_stopping, patience_ran_out
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,21 @@ def test_a_resumed_fit_counts_patience_against_the_best_it_had():
         best=BestWeights(1.0, 40),
     )
     assert result.ended == "early stop" and result.step == 55 and result.best.step == 40
+
+
+def test_patience_one_at_a_time_runs_out_where_the_rule_says():
+    """fit counts with Patience. Against the rule written out directly: evaluation j is "bad"
+    when it is not strictly below every loss before it; patience has run out at i when the
+    `patience` evaluations ending at i are all bad. Histories with plateaus and ties."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        losses = rng.integers(0, 4, size=rng.integers(1, 12)).tolist()
+        patience = int(rng.integers(1, 4))
+        bad = [j > 0 and losses[j] >= min(losses[:j]) for j in range(len(losses))]
+        want = [i + 1 >= patience and all(bad[i + 1 - patience : i + 1]) for i in range(len(bad))]
+        waiting = Patience(patience)
+        assert [waiting.update(loss) for loss in losses] == want, (losses, patience)
+        first = want.index(True) if True in want else None
+        assert patience_ran_out(losses, patience) == first, (losses, patience)
+    with pytest.raises(ValueError, match="patience"):
+        Patience(0)

@@ -124,6 +124,7 @@ EARLY_STOPPING = Exercise(
     library=(
         "tinytransformer.training.stopping.early_stopping",
         "tinytransformer.training.stopping.patience_ran_out",
+        "tinytransformer.training.stopping.Patience",
         "tinytransformer.training.loop.fit",
         "tinytransformer.training.loop.BestWeights",
     ),

@@ -30,7 +30,7 @@ from tinytransformer.checks import check_count, check_number
 from tinytransformer.models.transformer import evaluating
 from tinytransformer.text.batching import Batch
 from tinytransformer.training.optimizer import clip_grad_norm
-from tinytransformer.training.stopping import patience_ran_out
+from tinytransformer.training.stopping import Patience
 
 
 class TrainingError(RuntimeError):
@@ -147,7 +147,7 @@ def fit(
                             the model in eval mode (no dropout) and puts it back after.
     schedule(step):         the learning rate of a step (a schedule.Schedule).
     patience:               stop after this many evaluations in a row without a better val loss
-                            (stopping.patience_ran_out, the rule of stopping.early_stopping);
+                            (stopping.Patience, the rule of stopping.early_stopping);
                             None never stops early.
     step, best:             where a resumed run starts: its step and its BestWeights so far.
     keep_best_weights:      copy the weights at each new best (for BestWeights.restore).
@@ -164,9 +164,11 @@ def fit(
     check_count("step", step)
     check_number("grad_clip", grad_clip, low=0.0, allow_none=True)
     best = BestWeights() if best is None else best
-    # the validation losses early stopping reads (stopping.py); a resumed run starts from the
-    # best it had, so patience counts evaluations that do not beat it
-    val_losses = [] if best.val_loss == math.inf else [best.val_loss]
+    # early stopping's count (stopping.py); a resumed run starts from the best it had, so
+    # patience counts this run's evaluations that do not beat it
+    waiting = None if patience is None else Patience(patience)
+    if waiting is not None and best.val_loss != math.inf:
+        waiting.update(best.val_loss)
     losses = {}
     while True:
         if step % eval_interval == 0 or step == max_iters:
@@ -178,10 +180,9 @@ def fit(
                     f"step {step}: validation loss {metrics['val_loss']} is not finite"
                 )
             improved = best.update(step, metrics["val_loss"], model, metrics, keep_best_weights)
-            val_losses.append(metrics["val_loss"])
             if on_eval is not None:
                 on_eval(step, metrics, improved)
-            if patience is not None and patience_ran_out(val_losses, patience) is not None:
+            if waiting is not None and waiting.update(metrics["val_loss"]):
                 return LoopResult("early stop", step, losses, best)
         if step >= max_iters:
             return LoopResult("done", step, losses, best)

@@ -11,13 +11,38 @@ The rule, on the list of validation losses of the evaluations so far (index i = 
 
 "Strictly": a loss equal to the best is no improvement, so a run on a plateau stops, and the
 best weights are the first ones that reached it. The training loop (loop.py's fit) stops a run
-by this rule, evaluating it after every evaluation; a list of past losses is all it needs.
+by this rule, fed one evaluation at a time (Patience); early_stopping reads it off a whole list.
 
 Left out: a minimum improvement (min_delta), smoothing of noisy losses, and stopping on a
 metric that should rise (accuracy): negate it.
 """
 
 from tinytransformer.checks import check_count
+
+
+class Patience:
+    """The rule one evaluation at a time, for a loop that cannot wait for the whole list: give
+    `update` each validation loss in turn; it says True at the evaluation where `patience` in a
+    row have not been strictly lower than the best before them.
+
+    >>> waiting = Patience(2)
+    >>> [waiting.update(loss) for loss in [3.0, 2.0, 2.5, 2.0]]
+    [False, False, False, True]
+    """
+
+    def __init__(self, patience):
+        check_count("patience", patience, low=1)
+        self.patience = patience
+        self.best = None  # the lowest loss so far (None: no evaluation yet)
+        self.bad = 0  # evaluations in a row that did not beat it
+
+    def update(self, loss):
+        """Count one evaluation -> whether patience has now run out."""
+        if self.best is None or loss < self.best:
+            self.best, self.bad = loss, 0
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
 
 
 def patience_ran_out(val_losses, patience):
@@ -27,15 +52,10 @@ def patience_ran_out(val_losses, patience):
     >>> patience_ran_out([3.0, 2.0, 2.5], 2), patience_ran_out([3.0, 2.0, 2.5, 2.6], 2)
     (None, 3)
     """
-    check_count("patience", patience, low=1)
-    best, bad = float("inf"), 0
+    waiting = Patience(patience)
     for i, loss in enumerate(val_losses):
-        if i == 0 or loss < best:
-            best, bad = loss, 0
-        else:
-            bad += 1
-            if bad >= patience:
-                return i
+        if waiting.update(loss):
+            return i
     return None
 
 
