@@ -89,6 +89,7 @@ NEXT_TOKEN_PAIRS = Exercise(
     library=(
         "tinytransformer.text.batching.next_token_windows",
         "tinytransformer.text.batching.TokenData.get_batch",
+        "tinytransformer.text.batching._windows",
     ),
     mistakes=(
         Mistake(

@@ -70,7 +70,7 @@ def next_token_windows(ids, block_size, starts):
     >>> x.tolist(), y.tolist()
     ([[5, 6, 7], [6, 7, 8]], [[6, 7, 8], [7, 8, 9]])
     """
-    ids = _checked_ids("ids", ids)  # not copied: get_batch calls this for every batch
+    ids = _checked_ids("ids", ids)  # not copied
     check_count("block_size", block_size, low=1)
     starts = np.asarray(starts)
     if starts.ndim != 1 or (starts.size and not np.issubdtype(starts.dtype, np.integer)):
@@ -85,6 +85,13 @@ def next_token_windows(ids, block_size, starts):
             f"starts: expected offsets in [0, {last}] (len(ids) {len(ids)} - block_size "
             f"{block_size} - 1), got {bad}"
         )
+    return _windows(ids, block_size, starts)
+
+
+def _windows(ids, block_size, starts):
+    """next_token_windows without its checks, for get_batch, whose ids were checked once when
+    TokenData was made and whose starts it draws itself: every batch would otherwise scan the
+    whole token stream again."""
     index = starts.astype(np.int64)[:, None] + np.arange(block_size)  # (N, T)
     x = ids[index].astype(np.int64, copy=False)  # (N, T): fancy indexing made a new array
     return x, ids[index + 1].astype(np.int64, copy=False)  # (N, T)
@@ -125,7 +132,7 @@ class TokenData:
             )
         # Offsets o in [0, N - T - 1], so the target window o+1 .. o+T still fits.
         offsets = rng.integers(0, len(ids) - block_size, size=batch_size)  # (B,)
-        return Batch(*next_token_windows(ids, block_size, offsets))  # (B, T), (B, T)
+        return Batch(*_windows(ids, block_size, offsets))  # (B, T), (B, T)
 
     def __repr__(self):
         return f"TokenData(train={len(self.train_ids)} tokens, val={len(self.val_ids)} tokens)"
