@@ -200,6 +200,8 @@ MLM_TARGETS = Exercise(
         "tinytransformer.text.masking.corrupt_at",
         "tinytransformer.text.masking.targets_at",
         "tinytransformer.text.masking.mask_tokens",
+        "tinytransformer.text.masking._corrupt",
+        "tinytransformer.text.masking._targets",
     ),
     mistakes=(
         Mistake(
@@ -365,6 +367,8 @@ MLM_CORRUPT = Exercise(
         "tinytransformer.text.masking.mask_at",
         "tinytransformer.text.masking.targets_at",
         "tinytransformer.text.masking.mask_tokens",
+        "tinytransformer.text.masking._corrupt",
+        "tinytransformer.text.masking._targets",
     ),
     mistakes=(
         _corrupt_mistake(

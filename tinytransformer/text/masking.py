@@ -40,7 +40,10 @@ def targets_at(ids, positions):
     >>> targets_at(np.array([7, 8, 9, 6]), [2, 0]).tolist()
     [7, -100, 9, -100]
     """
-    ids, positions = _check_positions(ids, positions)
+    return _targets(*_check_positions(ids, positions))
+
+
+def _targets(ids, positions):
     targets = np.full(ids.shape, IGNORE_INDEX, dtype=np.int64)  # like ids
     targets.flat[positions] = ids.flat[positions]
     return targets
@@ -86,6 +89,36 @@ def corrupt_at(
     ([7, 5, 9, 10], [-100, 8, 9, 6])
     """
     ids, positions = _check_positions(ids, positions)
+    _check_fractions(mask_fraction, random_fraction)
+    u = np.asarray(u, dtype=np.float64)  # (K,)
+    if u.shape != positions.shape:
+        raise ValueError(
+            f"u: expected one draw per position, shape {positions.shape}, got {u.shape}"
+        )
+    if random_fraction > 0 and random_ids is not None:
+        random_ids = np.asarray(random_ids)
+        if random_ids.shape != positions.shape:
+            raise ValueError(
+                f"random_ids: expected one id per position, shape {positions.shape}, "
+                f"got {random_ids.shape}"
+            )
+    return _corrupt(ids, positions, u, random_ids, mask_id, mask_fraction, random_fraction)
+
+
+def _corrupt(ids, positions, u, random_ids, mask_id, mask_fraction, random_fraction):
+    """corrupt_at without its checks, for mask_tokens, whose positions and draws are its own."""
+    to_mask = positions[u < mask_fraction]  # (K_mask,)
+    to_random = (u >= mask_fraction) & (u < mask_fraction + random_fraction)  # (K,) bool
+    inputs = ids.astype(np.int64)  # a copy: the caller's array stays as it was
+    inputs.flat[to_mask] = mask_id
+    if to_random.any():
+        if random_ids is None:
+            raise ValueError("random_ids: expected one id per position, got None")
+        inputs.flat[positions[to_random]] = random_ids[to_random]
+    return inputs, _targets(ids, positions)
+
+
+def _check_fractions(mask_fraction, random_fraction):
     check_number("mask_fraction", mask_fraction, low=0.0, high=1.0)
     check_number("random_fraction", random_fraction, low=0.0, high=1.0)
     if mask_fraction + random_fraction > 1.0:  # the sum, not 1 - mask_fraction: 0.8 + 0.2 is 1.0
@@ -93,24 +126,6 @@ def corrupt_at(
             f"random_fraction: expected at most 1 - mask_fraction, got {random_fraction} with "
             f"mask_fraction {mask_fraction}"
         )
-    u = np.asarray(u, dtype=np.float64)  # (K,)
-    if u.shape != positions.shape:
-        raise ValueError(
-            f"u: expected one draw per position, shape {positions.shape}, got {u.shape}"
-        )
-    to_mask = positions[u < mask_fraction]  # (K_mask,)
-    to_random = (u >= mask_fraction) & (u < mask_fraction + random_fraction)  # (K,) bool
-    inputs = ids.astype(np.int64)  # a copy: the caller's array stays as it was
-    inputs.flat[to_mask] = mask_id
-    if to_random.any():
-        random_ids = np.asarray(random_ids)
-        if random_ids.shape != positions.shape:
-            raise ValueError(
-                f"random_ids: expected one id per position, shape {positions.shape}, "
-                f"got {random_ids.shape}"
-            )
-        inputs.flat[positions[to_random]] = random_ids[to_random]
-    return inputs, targets_at(ids, positions)
 
 
 def choose_positions(ids, rng, special_ids, mask_prob=0.15):
@@ -171,6 +186,7 @@ def mask_tokens(
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     check_number("mask_prob", mask_prob, low=0.0, high=1.0)
+    _check_fractions(mask_fraction, random_fraction)
     V = tokenizer.vocab_size
     check_ids("ids", ids, high=V)
     special = np.asarray(tokenizer.special_ids)
@@ -180,14 +196,15 @@ def mask_tokens(
     _, positions = choose_positions(ids, rng, special, mask_prob)  # (K,) flat indices
     action = rng.random(ids.shape)  # like ids: < 0.8 -> [MASK], < 0.9 -> random, else keep
     random_ids = ordinary[rng.integers(0, len(ordinary), size=ids.shape)]  # like ids
-    return corrupt_at(
-        ids,
+    # corrupt_at's rule, unchecked: the positions and draws are this function's own
+    return _corrupt(
+        np.asarray(ids),
         positions,
         action.flat[positions],  # (K,) the draws of the chosen positions
         random_ids.flat[positions],  # (K,)
         tokenizer.mask_id,
-        mask_fraction=mask_fraction,
-        random_fraction=random_fraction,
+        mask_fraction,
+        random_fraction,
     )
 
 
