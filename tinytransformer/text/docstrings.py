@@ -28,26 +28,31 @@ the reference manual itself (not shipped with CPython).
 
 import ast
 import functools
-import re
 import sysconfig
 from pathlib import Path
 
+from tinytransformer.text.features import words
+
 NGRAM = 13  # words in a row that count as the same text
 _SKIP_DIRS = {"test", "tests", "site-packages", "dist-packages"}
-_WORD = re.compile(r"\w+")
 
 
-def stdlib_files(root=None):
+def stdlib_files(root=None, *, top_level=False):
     """The standard library's .py files that hold documentation, sorted by path.
 
     root: the stdlib directory (default: this Python's, from sysconfig).
+    top_level: only the files directly in it (os.py, not json/decoder.py), listed without
+        walking the tree below (which holds site-packages, often far larger than the stdlib).
     """
     root = Path(sysconfig.get_paths()["stdlib"] if root is None else root)
-    files = [
-        p
-        for p in sorted(root.rglob("*.py"))
-        if not _SKIP_DIRS & set(p.relative_to(root).parts[:-1])
-    ]
+    if top_level:
+        files = sorted(root.glob("*.py"))
+    else:
+        files = [
+            p
+            for p in sorted(root.rglob("*.py"))
+            if not _SKIP_DIRS & set(p.relative_to(root).parts[:-1])
+        ]
     if not files:
         raise FileNotFoundError(
             f"no .py files under {root}: this Python ships its standard library without source "
@@ -85,8 +90,8 @@ def ngrams(text, n=NGRAM):
     >>> sorted(ngrams("The cat, the CAT!", n=2))
     [('cat', 'the'), ('the', 'cat')]
     """
-    words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    seq = words(text)  # lower-cased, as features.words defines a word
+    return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
 
 
 def stdlib_docstrings(holdout_text=None, root=None):

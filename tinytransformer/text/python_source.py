@@ -26,12 +26,10 @@ code (a completion that parses may still be wrong), and any measure of functiona
 """
 
 import ast
-import sysconfig
 import textwrap
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from tinytransformer.text.docstrings import stdlib_files
 
@@ -43,8 +41,7 @@ def source_files(root=None):
 
     root: the stdlib directory (default: this Python's, from sysconfig).
     """
-    root = Path(sysconfig.get_paths()["stdlib"] if root is None else root)
-    return [p for p in stdlib_files(root) if p.parent == root]
+    return stdlib_files(root, top_level=True)
 
 
 def split_files(files):
@@ -63,10 +60,9 @@ def read_source(path):
     """A file's text, or None when it is not UTF-8 or does not parse (a tool's broken sample)."""
     try:
         text = path.read_bytes().decode("utf-8")
-        ast.parse(text)
-    except (UnicodeDecodeError, SyntaxError, ValueError):
+    except UnicodeDecodeError:
         return None
-    return text
+    return text if parses(text) else None
 
 
 def source_text(files):
