@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tinytransformer.evaluation.perplexity import corpus_perplexity, perplexity
+from tinytransformer.evaluation.perplexity import corpus_perplexity, perplexity, token_logprobs
 from tinytransformer.models.config import GPTConfig
 from tinytransformer.models.gpt import GPT
 
@@ -59,3 +59,21 @@ def test_perplexity_of_a_split_is_the_weighted_mean_of_its_windows():
     assert r.n_tokens == 20
     assert r.perplexity == pytest.approx(corpus_perplexity(losses, [8, 8, 4]), rel=1e-6)
     assert r.perplexity != pytest.approx(math.exp(np.mean(losses)), rel=1e-6)
+
+
+def test_token_logprobs_equal_torch_log_softmax_picked_at_the_ids():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((3, 5, 11)) * 4).astype(np.float32)  # (B, S, V)
+    ids = rng.integers(0, 11, size=(3, 5))  # (B, S)
+    want = torch.log_softmax(torch.from_numpy(logits).double(), dim=-1)
+    want = want.gather(-1, torch.from_numpy(ids)[..., None])[..., 0].numpy()
+    got = token_logprobs(logits, ids)
+    assert got.dtype == np.float64 and got.shape == (3, 5)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_token_logprobs_of_huge_logits_are_finite_and_sum_to_one_in_probability():
+    logits = np.array([[1e4, 1e4 - 1.0, -1e4]])  # exp(1e4) overflows without the shift
+    logp = token_logprobs(np.repeat(logits, 3, axis=0), np.array([0, 1, 2]))  # (3,)
+    assert np.isfinite(logp[:2]).all() and np.exp(logp).sum() == pytest.approx(1.0)

@@ -20,6 +20,7 @@ more than one token (spans), and sampling instead of the argmax.
 import numpy as np
 
 from tinytransformer.checks import check_count, check_ids
+from tinytransformer.evaluation.perplexity import token_logprobs
 from tinytransformer.models.transformer import evaluating
 from tinytransformer.ops.cross_entropy import IGNORE_INDEX
 
@@ -104,11 +105,9 @@ def scored_fill_in(model, windows, t, candidates=None):
             filled = windows.copy()  # (N, T)
             filled[:, t] = c
             logits, _ = model(filled)  # (N, T, V)
-            z = logits[:, t - 1 : T - 1].astype(np.float64)  # (N, T-t, V): predict t .. T-1
-            z -= z.max(axis=-1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (N, T-t, V) log-softmax
-            nxt = filled[:, t:]  # (N, T-t): the ids those positions predict
-            scores[:, k] = np.take_along_axis(logp, nxt[..., None], axis=-1)[..., 0].sum(axis=1)
+            # positions t-1 .. T-2 predict the ids at t .. T-1: (N, T-t) log-probabilities
+            logp = token_logprobs(logits[:, t - 1 : T - 1], filled[:, t:])
+            scores[:, k] = logp.sum(axis=1)
     return candidates[scores.argmax(axis=1)] == windows[:, t]  # (N,)
 
 

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from tinytransformer.checks import check_count, check_ids
+from tinytransformer.evaluation.perplexity import token_logprobs
 from tinytransformer.models.transformer import evaluating
 
 
@@ -75,11 +76,9 @@ def continuation_logprob(model, prefix, continuations, batch_size=256):
         for i in range(0, R, batch_size):
             rows = idx[i : i + batch_size, :-1]  # (b, P + S - 1): the last token is not read
             logits, _ = model(rows)  # (b, P + S - 1, V)
-            z = logits[:, P - 1 :].astype(np.float64)  # (b, S, V): the predictions of the S
-            z = z - z.max(axis=-1, keepdims=True)  # shifted: no exp overflows
-            logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (b, S, V) log-softmax
-            picked = np.take_along_axis(logp, idx[i : i + batch_size, P:, None], axis=-1)
-            out[i : i + batch_size] = picked[..., 0].sum(axis=-1)  # (b,)
+            # positions P-1 .. P+S-2 predict the S continuation ids: (b, S) log-probabilities
+            logp = token_logprobs(logits[:, P - 1 :], idx[i : i + batch_size, P:])
+            out[i : i + batch_size] = logp.sum(axis=-1)  # (b,)
     return out
 
 

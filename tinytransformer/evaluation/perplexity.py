@@ -6,6 +6,8 @@ tokens), not the mean of per-batch perplexities: exp is convex, so averaging aft
 overstate it, and a short last batch would count as much as a full one.
 `corpus_perplexity(batch_mean_nll, batch_token_counts)` is that last step on its own
 (exercise 9.4): the batches' mean losses weighted by their token counts, then exp.
+`token_logprobs(logits, ids)` is the step before: log p of each given token, in float64, for
+scores that sum log-probabilities (cloze.scored_fill_in, memorisation.continuation_logprob).
 
 The model contract: `logits, loss = model(idx, targets)` with idx, targets int (B, T), T at most
 `model.config.block_size`, loss the mean cross-entropy over targets != -100; `model.training`,
@@ -22,6 +24,20 @@ import numpy as np
 
 from tinytransformer.checks import check_count
 from tinytransformer.models.transformer import evaluating
+
+
+def token_logprobs(logits, ids):
+    """logits (..., V), ids (...) ints in [0, V) -> (...) float64: log softmax(logits)[ids], the
+    log-probability each distribution gives its id. Computed in float64 after subtracting each
+    row's max, so no exp overflows and a sum over many tokens keeps its digits.
+
+    >>> token_logprobs(np.log(np.array([[0.25, 0.75], [0.5, 0.5]])), np.array([1, 0])).round(4)
+    array([-0.2877, -0.6931])
+    """
+    z = np.asarray(logits, dtype=np.float64)  # (..., V)
+    z = z - z.max(axis=-1, keepdims=True)  # each row's largest is 0
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (..., V) log-softmax
+    return np.take_along_axis(log_p, np.asarray(ids)[..., None], axis=-1)[..., 0]  # (...)
 
 
 @dataclass
