@@ -597,3 +597,30 @@ def test_tokenizer_json_ids_are_read_and_a_gap_a_duplicate_or_a_negative_is_refu
     if kind == "char" and fault == "a merged token renamed":  # no merges: 'zz' is no character
         message = "chars: expected single-character strings, got 'zz'"
     assert message in refusal(lambda: load_pretrained_tokenizer(tmp_path), path)
+
+
+def test_loading_weights_draws_no_random_initialisation(tmp_path, monkeypatch):
+    """from_pretrained and load_checkpoint build the model from the file's weights (the
+    constructor's params=): GPT-2 small's 124M random numbers, drawn and thrown away, were most
+    of its load time. The weights are the file's, copied (not views of the mapped file)."""
+    from tinytransformer.models import transformer
+    from tinytransformer.training.checkpoint import load_checkpoint, save_checkpoint
+
+    ours = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16), seed=5)
+    ours.save_pretrained(tmp_path / "hf")
+    save_checkpoint(tmp_path / "ckpt.npz", ours)
+
+    def no_init(*args, **kwargs):
+        raise AssertionError("a random initialisation was drawn")
+
+    monkeypatch.setattr(transformer, "init_params", no_init)
+    for loaded in (
+        GPT.from_pretrained(tmp_path / "hf"),
+        load_checkpoint(tmp_path / "ckpt.npz").model,
+    ):
+        assert loaded.params.keys() == ours.params.keys()
+        for name, p in ours.params.items():
+            np.testing.assert_array_equal(loaded.params[name], p)
+            assert loaded.params[name].flags.owndata and loaded.params[name].flags.writeable
+    with pytest.raises(ValueError, match="load_state_dict: missing"):
+        GPT(ours.config, params={})

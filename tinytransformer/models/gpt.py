@@ -38,9 +38,7 @@ class GPT(Transformer):
         model.safetensors; a name like "gpt2" is looked up in the local Hugging Face cache,
         nothing is downloaded). See models/hf.py for what is checked."""
         config, state = read_pretrained(path)
-        model = cls(config, dtype=dtype)
-        model.load_state_dict(state)
-        return model
+        return cls(config, dtype=dtype, params=state)
 
     def save_pretrained(self, path, tokenizer=None):
         """Write this model (and, if given, its tokenizer) as a Hugging Face directory that

@@ -108,7 +108,11 @@ class Transformer:
 
     causal = True
 
-    def __init__(self, config, seed=0, dtype=np.float32):
+    def __init__(self, config, seed=0, dtype=np.float32, *, params=None):
+        """config: a GPTConfig; seed: the initial weights' and dropout's; params: a state dict
+        to start from instead of the random initialisation (checked and copied as
+        load_state_dict does; loading GPT-2 small this way skips drawing 124M numbers that
+        would be thrown away)."""
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config: expected a GPTConfig, got {type(config).__name__}")
         check_count("seed", seed)
@@ -116,7 +120,11 @@ class Transformer:
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise TypeError(f"dtype: expected a floating-point dtype such as float32, got {dtype}")
-        self.params = init_params(config, np.random.default_rng(seed), self.dtype)
+        if params is None:
+            self.params = init_params(config, np.random.default_rng(seed), self.dtype)
+        else:
+            self.params = {}
+            self.load_state_dict(params)
         self.grads = {}
         self.frozen = set()  # names the optimizer leaves alone, see freeze()
         self.training = True

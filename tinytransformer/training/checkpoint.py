@@ -266,8 +266,7 @@ def load_checkpoint(path, dtype=None):
         if not isinstance(meta["config"], dict) or not isinstance(meta["rng"], dict):
             raise TypeError("its config and rng entries must be JSON objects")
         config = GPTConfig.from_dict(meta["config"])
-        model = cls(config, dtype=dtype or meta["dtype"])
-        model.load_state_dict(params)
+        model = cls(config, dtype=dtype or meta["dtype"], params=params)
         model.rng.bit_generator.state = meta["rng"]["model"]
         tokenizer = None
         if meta.get("tokenizer") is not None:
